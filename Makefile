@@ -1,0 +1,52 @@
+# hakari: the two commands a new user runs on a fresh Debian 12 machine, as root:
+#   make test   installs what the suite needs, then runs it
+#   make demo   runs the drill on the local lab
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+# Debian packages the suite and the lab use. Installed only when missing.
+APT_PACKAGES := pacemaker corosync pacemaker-cli-utils resource-agents libxml2-utils \
+	fence-agents pcs iproute2 procps psmisc util-linux python3-venv
+
+.PHONY: test demo deps apt venv sample-config bench lab-up lab-down clean
+
+test: deps
+	$(PY) -m pytest -q -ra $(PYTEST_ARGS)
+
+demo: deps
+	$(PY) -m lab.demo
+
+deps: apt venv
+
+apt:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then echo "apt: all packages present"; \
+	elif [ "$$(id -u)" != 0 ]; then echo "apt: missing$$missing (run as root to install; tests that need them will skip)"; \
+	else echo "apt: installing$$missing"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+venv: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+sample-config: venv
+	$(VENV)/bin/oslo-config-generator --namespace hakari \
+	  --output-file etc/hakari/hakari.conf.sample --wrap-width 79
+	@echo "wrote etc/hakari/hakari.conf.sample"
+
+bench: deps
+	$(PY) bench/parse.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,5 @@
+import sys
+
+from hakari.cli import main
+
+sys.exit(main())

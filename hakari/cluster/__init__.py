@@ -1,0 +1,1 @@
+"""Read Pacemaker/Corosync: run their tools and parse what they print."""

@@ -1,0 +1,201 @@
+"""Every hakari option, grouped, each with help text; ``list_opts()`` for the generator.
+
+Options are registered on a fresh ``ConfigOpts`` by ``load()`` so that tests and the
+long-running engine never share mutable global state.
+"""
+
+from __future__ import annotations
+
+import os
+
+from oslo_config import cfg, types
+
+from hakari.errors import ConfigError
+
+DEFAULT_CONFIG_FILE = "/etc/hakari/hakari.conf"
+
+default_opts = [
+    cfg.StrOpt(
+        "state_dir",
+        default="/var/lib/hakari",
+        help="Directory for hakari's local state: the incident journal and the alert "
+        "spool. Must be writable by the hacluster user and by no one else."),
+]
+
+cluster_group = cfg.OptGroup(
+    "cluster", title="Pacemaker/Corosync",
+    help="How hakari reads the cluster it runs in.")
+
+cluster_opts = [
+    cfg.FloatOpt(
+        "tool_timeout", default=30.0, min=1.0,
+        help="Seconds any Pacemaker or Corosync tool (crm_mon, stonith_admin, "
+        "crm_attribute, corosync-quorumtool) may run before it is killed and the call "
+        "counts as failed."),
+    cfg.IntOpt(
+        "fence_history_level", default=3, min=0, max=3,
+        help="crm_mon --fence-history level used when reading the cluster: 3 returns the "
+        "full history, which the fencing proof needs; lower levels lose events."),
+    cfg.FloatOpt(
+        "reconcile_interval", default=5.0, min=0.5,
+        help="Seconds between two full reads of the cluster state by the engine. A lost "
+        "alert delays recovery by at most this long."),
+    cfg.ListOpt(
+        "compute_nodes", default=[],
+        help="Pacemaker node names that are Nova compute hosts. Empty means every "
+        "remote node (pacemaker_remote) is a compute host and members are not."),
+    cfg.DictOpt(
+        "node_map", default={},
+        help="Pacemaker node name to Nova compute host name, for clouds whose Nova uses "
+        "other names (often FQDNs), e.g. 'compute1:compute1.example.com'. Unlisted "
+        "names map to themselves, or through node_domain."),
+    cfg.StrOpt(
+        "node_domain", default="",
+        help="If set, a Pacemaker node name with no entry in node_map maps to "
+        "'<name>.<node_domain>' in Nova."),
+]
+
+fencing_group = cfg.OptGroup(
+    "fencing", title="Fencing proof",
+    help="When hakari accepts that a lost host is fenced.")
+
+fencing_opts = [
+    cfg.FloatOpt(
+        "clock_skew", default=2.0, min=0.0, max=60.0,
+        help="Seconds a fence completion may precede the moment the host was seen lost "
+        "and still count, to absorb clock differences between cluster nodes. Keep it "
+        "small: a larger value lets an earlier, unrelated fencing prove a new loss."),
+    cfg.FloatOpt(
+        "confirm_timeout", default=300.0, min=0.0,
+        help="Seconds to wait for a successful fence event after a host is lost before "
+        "the incident is reported FENCE_FAILED. hakari keeps waiting afterwards; it "
+        "never evacuates without the proof."),
+]
+
+recovery_group = cfg.OptGroup(
+    "recovery", title="Evacuation",
+    help="How instances of a fenced host are moved.")
+
+recovery_opts = [
+    cfg.IntOpt(
+        "max_parallel", default=32, min=1,
+        help="Evacuations in flight at once, across all hosts."),
+    cfg.IntOpt(
+        "max_parallel_per_host", default=16, min=1,
+        help="Evacuations in flight at once from one failed host."),
+    cfg.FloatOpt(
+        "delay", default=0.0, min=0.0,
+        help="Seconds to wait after fencing is confirmed before evacuating, e.g. to let "
+        "shared storage settle. Force-down happens immediately regardless."),
+    cfg.IntOpt(
+        "max_attempts", default=3, min=1,
+        help="Evacuation attempts per instance before it is reported failed."),
+    cfg.FloatOpt(
+        "verify_timeout", default=600.0, min=1.0,
+        help="Seconds an evacuation may take to reach done/completed before the "
+        "attempt counts as failed."),
+    cfg.IntOpt(
+        "mass_failure_max_hosts", default=0, min=0,
+        help="Block recovery (state BLOCKED) when more than this many compute hosts are "
+        "lost at once; 0 disables this count check."),
+    cfg.IntOpt(
+        "mass_failure_max_percent", default=50, min=0, max=100,
+        help="Block recovery when more than this share of compute hosts is lost at "
+        "once; likely a network partition rather than dead hosts. 100 disables it. "
+        "The default still recovers one lost host out of three."),
+    cfg.BoolOpt(
+        "stop_at_destination", default=False,
+        help="Leave evacuated instances stopped at the destination (Nova microversion "
+        "2.95). By default hakari keeps each instance's power state."),
+]
+
+openstack_group = cfg.OptGroup(
+    "openstack", title="OpenStack",
+    help="How hakari reaches Nova.")
+
+openstack_opts = [
+    cfg.StrOpt(
+        "cloud", default="",
+        help="Name of the cloud in clouds.yaml whose credentials hakari uses. The "
+        "--os-cloud command-line option overrides it."),
+    cfg.StrOpt(
+        "region_name", default="",
+        help="Region to use when the cloud has several."),
+    cfg.FloatOpt(
+        "api_timeout", default=30.0, min=1.0,
+        help="Seconds any single Nova API request may take."),
+    cfg.BoolOpt(
+        "verify", default=True,
+        help="Verify TLS certificates of the OpenStack endpoints. Turn off only in a lab."),
+    cfg.StrOpt(
+        "cacert", default="",
+        help="CA bundle to verify TLS against, if not the system one."),
+]
+
+_GROUPS = (
+    (None, default_opts),
+    (cluster_group, cluster_opts),
+    (fencing_group, fencing_opts),
+    (recovery_group, recovery_opts),
+    (openstack_group, openstack_opts),
+)
+
+
+def list_opts():
+    """Options by group, for oslo-config-generator."""
+    return [(group.name if group else "DEFAULT", opts) for group, opts in _GROUPS]
+
+
+def register(conf: cfg.ConfigOpts) -> None:
+    for group, opts in _GROUPS:
+        if group is not None:
+            conf.register_group(group)
+        conf.register_opts(opts, group=group)
+
+
+def load(config_files: list[str] | None = None, os_cloud: str | None = None) -> cfg.ConfigOpts:
+    """Read the configuration and check every value now, not at first use.
+
+    With no file given, /etc/hakari/hakari.conf is read when it exists; a file named
+    explicitly must exist.
+    """
+    conf = cfg.ConfigOpts()
+    register(conf)
+    if config_files is None:
+        config_files = [DEFAULT_CONFIG_FILE] if os.path.exists(DEFAULT_CONFIG_FILE) else []
+    for path in config_files:
+        if not os.path.isfile(path):
+            raise ConfigError(f"config file {path}: not found")
+        if not os.access(path, os.R_OK):
+            raise ConfigError(f"config file {path}: not readable")
+    try:
+        conf(args=[], project="hakari", default_config_files=config_files,
+             use_env=False)
+    except cfg.ConfigFileParseError as err:
+        raise ConfigError(f"config file {err.config_file}: {err.msg}") from None
+    except cfg.Error as err:
+        raise ConfigError(f"config: {_one_line(err)}") from None
+    _check_values(conf, config_files)
+    if os_cloud:
+        conf.set_override("cloud", os_cloud, group="openstack")
+    return conf
+
+
+def _check_values(conf: cfg.ConfigOpts, files: list[str]) -> None:
+    # oslo.config converts values lazily; touch each so a bad value fails at start-up
+    # with the file and option named, not deep inside a recovery.
+    for group_name, opts in list_opts():
+        section = conf if group_name == "DEFAULT" else conf[group_name]
+        for opt in opts:
+            try:
+                getattr(section, opt.dest)
+            except (cfg.ConfigFileValueError, ValueError) as err:
+                where = ", ".join(files) or "configuration"
+                reason = _one_line(err).split(" is not valid: ")[-1]
+                raise ConfigError(
+                    f"config file {where}: [{group_name}] {opt.name}: invalid value: "
+                    f"{reason}") from None
+
+
+def _one_line(err: Exception) -> str:
+    return " ".join(str(err).split())

@@ -1,0 +1,1 @@
+"""Decide whether a lost host is fenced; the Nova-level fence agent fence_hakari."""

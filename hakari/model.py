@@ -1,0 +1,76 @@
+"""Plain data shared by every layer. No I/O here."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+NODE_TYPES = ("member", "remote", "guest", "ping", "unknown")
+NODE_STATES = ("unclean", "pending", "offline", "maintenance", "standby", "online")
+FENCE_STATUSES = ("success", "failed", "pending")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class NodeState:
+    """One node as Pacemaker reports it."""
+
+    name: str
+    id: str | None
+    type: str = "member"
+    online: bool = False
+    standby: bool = False
+    maintenance: bool = False
+    pending: bool = False
+    unclean: bool = False
+    shutdown: bool = False
+    expected_up: bool = False
+    is_dc: bool = False
+    # For a guest node: the id of the resource that runs it (its container/VM).
+    container: str | None = None
+
+    @property
+    def state(self) -> str:
+        # Precedence fixed by DESIGN.md: the most alarming condition wins.
+        if self.unclean:
+            return "unclean"
+        if self.pending:
+            return "pending"
+        if not self.online:
+            return "offline"
+        if self.maintenance:
+            return "maintenance"
+        if self.standby:
+            return "standby"
+        return "online"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class FenceEvent:
+    """One entry of the fencer's history."""
+
+    target: str
+    action: str
+    status: str
+    completed: dt.datetime | None = None
+    delegate: str | None = None
+    origin: str | None = None
+    client: str | None = None
+    exit_reason: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ClusterSnapshot:
+    """What one look at the cluster showed."""
+
+    quorate: bool | None
+    dc: str | None
+    nodes: tuple[NodeState, ...] = ()
+    fence_events: tuple[FenceEvent, ...] = ()
+    # Guest node name -> cluster node its container resource runs on, when known.
+    guest_hosts: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    def node(self, name: str) -> NodeState | None:
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        return None

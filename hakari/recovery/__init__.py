@@ -1,0 +1,1 @@
+"""Incidents to verified Nova evacuations."""

@@ -1,0 +1,1 @@
+"""OCF plumbing and hakari's resource agents."""

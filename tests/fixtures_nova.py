@@ -1,0 +1,1 @@
+"""pytest fixtures for real Nova (the Nova lab) and the fake Nova server."""

@@ -1,0 +1,1 @@
+"""pytest fixtures for real Pacemaker clusters (the lab)."""
