@@ -1,0 +1,51 @@
+"""Node attributes through the real crm_attribute, on an offline CIB (CIB_file)."""
+
+import subprocess
+
+import pytest
+
+from hakari.cluster import attributes
+from hakari.errors import ToolFailed
+from tests.conftest import require_tools
+
+
+@pytest.fixture
+def cib(tmp_path, monkeypatch):
+    require_tools("cibadmin", "crm_attribute")
+    path = tmp_path / "cib.xml"
+    path.write_bytes(subprocess.run(["cibadmin", "--empty"], capture_output=True,
+                                    check=True, timeout=30).stdout)
+    monkeypatch.setenv("CIB_file", str(path))
+    for xml in ('<node id="1" uname="node1"/>',
+                '<node id="compute1" uname="compute1" type="remote"/>'):
+        subprocess.run(["cibadmin", "--create", "-o", "nodes", "--xml-text", xml],
+                       check=True, timeout=30)
+    return path
+
+
+def test_set_get_delete_round_trip(cib):
+    assert attributes.query("compute1", "hakari-incident") is None
+    value = '{"state": "DETECTED", "note": "a <b> & \'c\'"}'
+    attributes.update("compute1", "hakari-incident", value)
+    assert attributes.query("compute1", "hakari-incident") == value
+    assert "hakari-incident" in cib.read_text()
+    attributes.delete("compute1", "hakari-incident")
+    assert attributes.query("compute1", "hakari-incident") is None
+    attributes.delete("compute1", "hakari-incident")  # idempotent
+
+
+def test_member_and_remote_nodes_are_separate(cib):
+    attributes.update("node1", "hakari-x", "1")
+    attributes.update("compute1", "hakari-x", "2")
+    assert attributes.query("node1", "hakari-x") == "1"
+    assert attributes.query("compute1", "hakari-x") == "2"
+
+
+def test_unknown_node_is_a_clear_error(cib):
+    with pytest.raises(ToolFailed, match="no node named 'ghost'"):
+        attributes.update("ghost", "hakari-x", "1")
+
+
+def test_multiline_values_are_refused(cib):
+    with pytest.raises(ValueError):
+        attributes.update("node1", "hakari-x", "a\nb")
