@@ -119,6 +119,10 @@ openstack_opts = [
         help="Name of the cloud in clouds.yaml whose credentials hakari uses. The "
         "--os-cloud command-line option overrides it."),
     cfg.StrOpt(
+        "clouds_file", default="",
+        help="Path of the clouds.yaml that defines the cloud. Empty: openstacksdk's "
+        "usual places (OS_CLIENT_CONFIG_FILE, ~/.config/openstack, /etc/openstack)."),
+    cfg.StrOpt(
         "region_name", default="",
         help="Region to use when the cloud has several."),
     cfg.FloatOpt(

@@ -74,3 +74,28 @@ class ClusterSnapshot:
             if node.name == name:
                 return node
         return None
+
+
+# Incident states, in the order a healthy recovery passes through them (DESIGN.md).
+INCIDENT_FLOW = ("DETECTED", "FENCE_CONFIRMED", "FORCED_DOWN", "EVACUATING", "EVACUATED",
+                 "HOST_RETURNED", "ENABLED")
+INCIDENT_SIDE_EXITS = ("FENCE_FAILED", "BLOCKED", "FAILED")
+INCIDENT_STATES = INCIDENT_FLOW + INCIDENT_SIDE_EXITS
+# From these on, every instance of the host has been dealt with: it may be re-enabled.
+EVACUATION_FINISHED = frozenset({"EVACUATED", "HOST_RETURNED", "ENABLED"})
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Incident:
+    """One loss of one host, from detection to the host being enabled again."""
+
+    id: str
+    node: str
+    lost_at: dt.datetime
+    state: str = "DETECTED"
+    updated_at: dt.datetime | None = None
+    reason: str = ""
+
+    @property
+    def evacuation_finished(self) -> bool:
+        return self.state in EVACUATION_FINISHED

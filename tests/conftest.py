@@ -36,6 +36,12 @@ def require_tools(*names: str) -> None:
         _unavailable(f"needs {', '.join(missing)} (make test installs them as root)")
 
 
+def require_files(*paths: str) -> None:
+    missing = [p for p in paths if not os.path.exists(p)]
+    if missing:
+        _unavailable(f"needs {', '.join(missing)} (make test installs it as root)")
+
+
 @pytest.fixture
 def data_dir() -> pathlib.Path:
     return DATA

@@ -1,0 +1,284 @@
+"""fence_hakari: the Nova-level fence agent.
+
+Configured in a fencing topology level *after* the power device, so it only runs once the
+host is really off. ``off``/``reboot`` forces the host's nova-compute down (Nova may now
+evacuate) and disables it with a reason naming hakari; ``on`` (unfencing, when the host
+returns) re-enables it, but only once the host's incident is past its evacuations (safety
+rule 5), waiting a bounded time for that.
+
+Credentials come from clouds.yaml (``cloud=``) or hakari's config file; never from the
+command line, and they are never printed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+import time
+
+from hakari import __version__
+from hakari.errors import HakariError
+from hakari.resource_agents.fence_protocol import (
+    EXIT_FAIL, EXIT_OFF, EXIT_OK, Param, UsageError, metadata, parse_argv, parse_stdin)
+
+NAME = "fence_hakari"
+INCIDENT_ATTRIBUTE = "hakari-incident"
+FENCED_ATTRIBUTE = "hakari-fenced"
+REASON_PREFIX = "hakari:"
+# States in which evacuations may be in flight: a returning host must wait.
+RECOVERY_RUNNING = frozenset({"DETECTED", "FENCE_CONFIRMED", "FORCED_DOWN", "EVACUATING"})
+
+SHORTDESC = "Fence agent that hands fenced compute hosts to Nova for hakari"
+LONGDESC = (
+    "Use in a fencing topology level after the power fence device of each compute node. "
+    "off/reboot: force the node's nova-compute service down and disable it, so Nova "
+    "allows its instances to be evacuated. on (unfencing): re-enable the service once "
+    "hakari has finished evacuating the node's instances.")
+
+PARAMS = [
+    Param("action", "Fencing action", "-o, --action=[action]", default="reboot",
+          required=True),
+    Param("plug", "Pacemaker name of the compute node to act on", "-n, --plug=[id]",
+          obsoletes="port", aliases=("port",)),
+    Param("nodename", "Pacemaker name of the target node (set by Pacemaker)",
+          "--nodename=[name]"),
+    Param("cloud", "Cloud in clouds.yaml with Nova admin credentials (overrides "
+          "[openstack] cloud in the config file)", "--cloud=[name]"),
+    Param("config_file", "hakari configuration file", "--config-file=[path]",
+          default="/etc/hakari/hakari.conf"),
+    Param("evacuation_wait", "Seconds 'on' waits for the host's evacuations to finish "
+          "before failing; keep it below the fencing timeout", "--evacuation-wait=[seconds]",
+          type="second", default="50"),
+    Param("verbose", "Verbose mode", "-v, --verbose", type="boolean"),
+    Param("version", "Display version information and exit", "-V, --version",
+          type="boolean"),
+    Param("help", "Display help text and exit", "-h, --help", type="boolean"),
+]
+
+ACTIONS = [("on", {"automatic": "1"}), ("off", {}), ("reboot", {}), ("status", {}),
+           ("list", {}), ("list-status", {}), ("monitor", {}), ("metadata", {}),
+           ("validate-all", {})]
+ACTION_NAMES = {a for a, _ in ACTIONS} | {"meta-data"}
+
+
+def main(argv: list[str] | None = None, stdin=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        if argv:
+            values = parse_argv(argv, PARAMS)
+        else:
+            values, warnings = parse_stdin((stdin or sys.stdin).read(), PARAMS)
+            for w in warnings:
+                _log(w)
+        if values.get("help"):
+            print(_help())
+            return EXIT_OK
+        if values.get("version"):
+            print(__version__)
+            return EXIT_OK
+        action = values.get("action", "reboot").strip().lower()
+        if action not in ACTION_NAMES:
+            raise UsageError(f"unsupported action {action[:40]!r}")
+        if action in ("metadata", "meta-data"):
+            sys.stdout.write(metadata(NAME, SHORTDESC, LONGDESC, PARAMS, ACTIONS).decode())
+            return EXIT_OK
+        return _Agent(values).run(action)
+    except UsageError as err:
+        _log(f"error: {err}")
+        return EXIT_FAIL
+    except HakariError as err:
+        _log(f"error: {err}")
+        return EXIT_FAIL
+    except Exception as err:  # noqa: BLE001 - Pacemaker needs an exit code, not a traceback
+        _log(f"error: internal error: {type(err).__name__}: {' '.join(str(err).split())}")
+        return EXIT_FAIL
+
+
+class _Agent:
+    def __init__(self, values: dict[str, str]):
+        self.values = values
+        self._conf = None
+        self._nova = None
+
+    def run(self, action: str) -> int:
+        if action == "validate-all":
+            return self.validate()
+        if action == "monitor":
+            self.nova.compute_services()
+            return EXIT_OK
+        if action in ("list", "list-status"):
+            return self.list(with_status=action == "list-status")
+        node = self.target()
+        if action in ("off", "reboot"):
+            return self.fence(node)
+        if action == "on":
+            return self.unfence(node)
+        return self.status(node)
+
+    # -- set-up ---------------------------------------------------------------------
+
+    @property
+    def conf(self):
+        if self._conf is None:
+            import os
+
+            from hakari import config
+
+            path = self.values.get("config_file") or config.DEFAULT_CONFIG_FILE
+            files = [path] if os.path.exists(path) or "config_file" in self.values else []
+            self._conf = config.load(files, self.values.get("cloud") or None)
+        return self._conf
+
+    @property
+    def nova(self):
+        if self._nova is None:
+            from hakari.recovery.nova import Nova
+            self._nova = Nova.connect(self.conf)
+        return self._nova
+
+    @property
+    def names(self):
+        from hakari.hostnames import HostNameMap
+        return HostNameMap.from_config(self.conf)
+
+    def target(self) -> str:
+        node = (self.values.get("plug") or self.values.get("nodename") or "").strip()
+        if not node:
+            raise UsageError("no target: pass plug= (or port=/nodename=)")
+        if len(node) > 255 or not node.isprintable() or " " in node:
+            raise UsageError("invalid target name")
+        return node
+
+    # -- actions --------------------------------------------------------------------
+
+    def validate(self) -> int:
+        conf = self.conf
+        if not conf.openstack.cloud:
+            raise UsageError("no cloud: set cloud= or [openstack] cloud in "
+                             f"{self.values.get('config_file', 'the config file')}")
+        from openstack import config as os_config
+        from openstack import exceptions as os_exc
+        try:
+            os_config.OpenStackConfig(
+                config_files=[conf.openstack.clouds_file] if conf.openstack.clouds_file
+                else None, load_envvars=False).get_one(cloud=conf.openstack.cloud)
+        except os_exc.SDKException as err:
+            raise UsageError(f"cloud {conf.openstack.cloud!r}: "
+                             f"{' '.join(str(err).split())}") from None
+        if "evacuation_wait" in self.values:
+            self.evacuation_wait()
+        return EXIT_OK
+
+    def evacuation_wait(self) -> float:
+        raw = self.values.get("evacuation_wait", "50").strip().rstrip("s")
+        try:
+            value = float(raw)
+        except ValueError:
+            raise UsageError(f"evacuation_wait: not a number of seconds: {raw[:20]!r}") from None
+        if not 0 <= value <= 86400:
+            raise UsageError("evacuation_wait: out of range")
+        return value
+
+    def fence(self, node: str) -> int:
+        from hakari.cluster import attributes
+
+        host = self.names.to_nova(node)
+        service = self.nova.compute_service(host)
+        now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+        if not service.forced_down:
+            service, rid = self.nova.force_down(service)
+            _log(f"{host}: nova-compute forced down (request {rid})")
+        incident = self.incident(node)
+        if service.enabled or not (service.disabled_reason or "").startswith(REASON_PREFIX):
+            if service.enabled:
+                reason = f"{REASON_PREFIX} fenced at {now.isoformat()}"
+                if incident:
+                    reason += f", incident {incident.get('id')}"
+                _, rid = self.nova.disable(service, reason)
+                _log(f"{host}: nova-compute disabled: {reason} (request {rid})")
+            else:
+                # Disabled by someone else (maintenance?): leave their reason; `on` will
+                # then leave it disabled too.
+                _log(f"{host}: already disabled by another party: "
+                     f"{(service.disabled_reason or '')[:80]}")
+        try:
+            attributes.update(node, FENCED_ATTRIBUTE, now.isoformat(),
+                              timeout=self.conf.cluster.tool_timeout)
+        except HakariError as err:
+            # Nova already knows; the CIB record is for the audit trail only.
+            _log(f"warning: could not record fencing in the CIB: {err}")
+        print("Success: Powered OFF")
+        return EXIT_OK
+
+    def unfence(self, node: str) -> int:
+        host = self.names.to_nova(node)
+        deadline = time.monotonic() + self.evacuation_wait()
+        while True:
+            incident = self.incident(node)
+            state = (incident or {}).get("state")
+            if state == "FAILED":
+                raise HakariError(f"{node}: incident {incident.get('id')} FAILED and needs "
+                                  "an operator; nova-compute stays disabled")
+            if state not in RECOVERY_RUNNING:
+                break
+            if time.monotonic() >= deadline:
+                raise HakariError(f"{node}: evacuation not finished (incident "
+                                  f"{incident.get('id')} is {state}); nova-compute stays "
+                                  "disabled, retry later")
+            time.sleep(min(2.0, max(0.0, deadline - time.monotonic())))
+        service = self.nova.compute_service(host)
+        if service.forced_down:
+            service, rid = self.nova.force_down(service, False)
+            _log(f"{host}: forced_down cleared (request {rid})")
+        if not service.enabled and (service.disabled_reason or "").startswith(REASON_PREFIX):
+            _, rid = self.nova.enable(service)
+            _log(f"{host}: nova-compute enabled (request {rid})")
+        print("Success: Powered ON")
+        return EXIT_OK
+
+    def status(self, node: str) -> int:
+        service = self.nova.compute_service(self.names.to_nova(node))
+        if service.forced_down or not service.up:
+            print("Status: OFF")
+            return EXIT_OFF
+        print("Status: ON")
+        return EXIT_OK
+
+    def list(self, with_status: bool) -> int:
+        names = self.names
+        for service in self.nova.compute_services():
+            node = names.to_node(service.host)
+            if with_status:
+                state = "OFF" if service.forced_down or not service.up else "ON"
+                print(f"{node},{service.host},{state}")
+            else:
+                print(f"{node},{service.host}")
+        return EXIT_OK
+
+    def incident(self, node: str) -> dict | None:
+        from hakari.cluster import attributes
+
+        raw = attributes.query(node, INCIDENT_ATTRIBUTE, timeout=self.conf.cluster.tool_timeout)
+        if not raw:
+            return None
+        try:
+            record = json.loads(raw)
+        except ValueError:
+            raise HakariError(f"{node}: unreadable {INCIDENT_ATTRIBUTE} attribute in the CIB") from None
+        return record if isinstance(record, dict) else None
+
+
+def _help() -> str:
+    lines = [f"Usage: {NAME} [options]  (or key=value lines on stdin)", "Options:"]
+    for p in PARAMS:
+        lines.append(f"  {p.getopt:<36} {p.shortdesc}")
+    return "\n".join(lines)
+
+
+def _log(message: str) -> None:
+    print(f"{NAME}: {' '.join(message.split())}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
