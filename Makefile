@@ -6,12 +6,15 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Nova (for the Nova lab) pins its own dependencies: a venv of its own.
+NOVA_VENV := .venv-nova
+NOVA_STAMP := $(NOVA_VENV)/.installed
 
 # Debian packages the suite and the lab use. Installed only when missing.
 APT_PACKAGES := pacemaker corosync pacemaker-cli-utils resource-agents libxml2-utils \
 	fence-agents pcs iproute2 procps psmisc util-linux python3-venv
 
-.PHONY: test demo deps apt venv sample-config bench lab-up lab-down clean
+.PHONY: test demo deps apt venv .venv-nova sample-config bench lab-up lab-down clean
 
 test: deps
 	$(PY) -m pytest -q -ra $(PYTEST_ARGS)
@@ -19,7 +22,15 @@ test: deps
 demo: deps
 	$(PY) -m lab.demo
 
-deps: apt venv
+# A 3-node Pacemaker lab for people: LAB_ARGS="--nodes 5" or "--single --ghosts 2".
+# Drive it with `$(PY) -m lab --help` (status, exec, power-off, cut, …).
+lab-up: apt venv
+	$(PY) -m lab up $(LAB_ARGS)
+
+lab-down:
+	@if [ -x $(PY) ]; then $(PY) -m lab down --all; else python3 -m lab down --all; fi
+
+deps: apt venv .venv-nova
 
 apt:
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -40,6 +51,14 @@ $(STAMP): setup.cfg pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
+.venv-nova: $(NOVA_STAMP)
+
+$(NOVA_STAMP): lab/nova/requirements.txt
+	$(PYTHON) -m venv $(NOVA_VENV)
+	$(NOVA_VENV)/bin/python -m pip install -q --upgrade pip
+	$(NOVA_VENV)/bin/python -m pip install -q -r lab/nova/requirements.txt
+	touch $@
+
 sample-config: venv
 	$(VENV)/bin/oslo-config-generator --namespace hakari \
 	  --output-file etc/hakari/hakari.conf.sample --wrap-width 79
@@ -49,4 +68,4 @@ bench: deps
 	$(PY) bench/parse.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(NOVA_VENV) build *.egg-info
