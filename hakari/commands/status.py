@@ -1,6 +1,22 @@
-"""`hakari status`: the cluster as hakari sees it."""
+"""`hakari status`: the cluster as hakari sees it.
+
+Rendering is split into pure functions (snapshot in, document or text out) so the
+contract in DESIGN.md can be tested without a cluster.
+"""
 
 from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from collections.abc import Iterable
+
+from hakari.cli import load_config
+from hakari.errors import HakariError
+from hakari.fencing.verdict import FENCING_ACTIONS
+from hakari.model import ClusterSnapshot, FenceEvent
+
+TEXT_MAX_EVENTS = 10
 
 
 def add_parser(sub) -> None:
@@ -10,11 +26,173 @@ def add_parser(sub) -> None:
         "file and show nodes, quorum, the DC and recent fencing.")
     p.add_argument("--crm-mon-file", metavar="F",
                    help="parse this saved crm_mon XML (2.x --output-as=xml or legacy "
-                   "--as-xml) instead of running crm_mon")
+                   "--as-xml) instead of running crm_mon; '-' reads standard input")
     p.add_argument("--format", choices=("text", "json"), default="text",
                    help="output format (default: text)")
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
-    raise NotImplementedError
+    # Configuration first: a broken config file is reported even when a saved file
+    # is given, so an operator learns about it before the engine trips over it.
+    conf = load_config(args)
+    if args.crm_mon_file:
+        snapshot = _from_file(args.crm_mon_file)
+    else:
+        # Imported here, not at the top: every hakari command imports this module to
+        # build its parser, and `hakari alert` runs on each cluster event.
+        from hakari.cluster.live import read_cluster
+        snapshot = read_cluster(conf)
+    if args.format == "json":
+        print(render_json(snapshot))
+    else:
+        print(render_text(snapshot), end="")
+    return 0
+
+
+def _from_file(path: str) -> ClusterSnapshot:
+    from hakari.cluster.crm_mon import parse_crm_mon
+
+    try:
+        if path == "-":
+            data = sys.stdin.buffer.read()
+        else:
+            with open(path, "rb") as f:
+                data = f.read()
+    except OSError as err:
+        raise HakariError(f"{path}: cannot read: {err.strerror or err}") from None
+    try:
+        return parse_crm_mon(data)
+    except HakariError as err:
+        # Same exception class (callers and exit codes rely on it), with the file named.
+        err.args = (f"{path}: {err}",)
+        raise
+
+
+# --- pure rendering -------------------------------------------------------------------
+
+def fenced_at(events: Iterable[FenceEvent]) -> dict[str, dt.datetime]:
+    """Per target, completion time of its latest successful off/reboot ("on" is
+    unfencing and proves nothing)."""
+    latest: dict[str, dt.datetime] = {}
+    for ev in events:
+        if ev.status != "success" or ev.action not in FENCING_ACTIONS or ev.completed is None:
+            continue
+        seen = latest.get(ev.target)
+        if seen is None or ev.completed > seen:
+            latest[ev.target] = ev.completed
+    return latest
+
+
+def _iso(when: dt.datetime | None) -> str | None:
+    return when.isoformat() if when is not None else None
+
+
+def status_document(snap: ClusterSnapshot) -> dict:
+    """The `hakari status --format json` document (DESIGN.md contract)."""
+    fenced = fenced_at(snap.fence_events)
+    return {
+        "quorate": snap.quorate,
+        "dc": snap.dc,
+        "nodes": [
+            {
+                "name": n.name,
+                "id": n.id,
+                "type": n.type,
+                "state": n.state,
+                "online": n.online,
+                "standby": n.standby,
+                "maintenance": n.maintenance,
+                "pending": n.pending,
+                "unclean": n.unclean,
+                "shutdown": n.shutdown,
+                "expected_up": n.expected_up,
+                "is_dc": n.is_dc,
+                "fenced_at": _iso(fenced.get(n.name)),
+            }
+            for n in snap.nodes
+        ],
+        "fence_events": [
+            {
+                "target": e.target,
+                "action": e.action,
+                "status": e.status,
+                "completed": _iso(e.completed),
+                "delegate": e.delegate,
+                "origin": e.origin,
+                "client": e.client,
+                "exit_reason": e.exit_reason,
+            }
+            for e in snap.fence_events
+        ],
+    }
+
+
+def render_json(snap: ClusterSnapshot) -> str:
+    return json.dumps(status_document(snap), indent=2)
+
+
+def newest_first(events: Iterable[FenceEvent]) -> list[FenceEvent]:
+    """Pending first, then by completion time, newest first; ties keep input order."""
+    events = list(events)
+    pending = [e for e in events if e.completed is None]
+    done = sorted((e for e in events if e.completed is not None),
+                  key=lambda e: e.completed, reverse=True)
+    return pending + done
+
+
+def _table(rows: list[list[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+
+
+def _when(when: dt.datetime | None) -> str:
+    return when.isoformat(sep=" ") if when is not None else "-"
+
+
+def render_text(snap: ClusterSnapshot, max_events: int = TEXT_MAX_EVENTS) -> str:
+    fenced = fenced_at(snap.fence_events)
+    lines: list[str] = []
+    if snap.nodes:
+        rows = [["NODE", "TYPE", "STATE", "FENCED AT", "NOTES"]]
+        for n in snap.nodes:
+            notes = []
+            if n.is_dc:
+                notes.append("DC")
+            if n.container:
+                host = snap.guest_hosts.get(n.name)
+                notes.append(f"guest in {n.container}" + (f" on {host}" if host else ""))
+            if n.shutdown:
+                notes.append("shutting down")
+            rows.append([n.name, n.type, n.state, _when(fenced.get(n.name)),
+                         ", ".join(notes)])
+        lines += _table(rows)
+    else:
+        lines.append("No nodes reported.")
+    lines.append("")
+    if snap.quorate is None:
+        quorum = "unknown (no DC)" if snap.dc is None else "unknown"
+    else:
+        quorum = "yes" if snap.quorate else "NO (hakari will not act)"
+    lines.append(f"Quorum: {quorum}")
+    lines.append(f"DC:     {snap.dc or 'none'}")
+    lines.append("")
+    events = newest_first(snap.fence_events)
+    if not events:
+        lines.append("Recent fencing: none recorded")
+    else:
+        shown = events[:max_events]
+        more = f", {len(shown)} of {len(events)}" if len(events) > len(shown) else ""
+        lines.append(f"Recent fencing (newest first{more}):")
+        rows = []
+        for e in shown:
+            by = f"by {e.delegate}" if e.delegate else ""
+            detail = [by] if by else []
+            if e.origin:
+                detail.append(f"asked by {e.origin}")
+            if e.exit_reason:
+                detail.append(f"reason: {e.exit_reason}")
+            rows.append(["  " + _when(e.completed), e.action, e.target, e.status,
+                         ", ".join(detail)])
+        lines += _table(rows)
+    return "\n".join(lines) + "\n"

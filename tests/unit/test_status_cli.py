@@ -1,0 +1,177 @@
+"""`python -m hakari status` end to end: good input, and every kind of bad input.
+
+Bad input must give exit 2, one `hakari: error: …` line on stderr, no traceback, no hang.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import DATA
+from tests.fake_tools import SAFE_PATH, fake_tool, path_with
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+SECRET = "hunter2-must-never-be-printed"
+
+
+@pytest.fixture
+def conf_file(tmp_path):
+    # Always name a config file: a machine-wide /etc/hakari/hakari.conf must not leak in.
+    path = tmp_path / "hakari.conf"
+    path.write_text("[cluster]\ntool_timeout = 1\n")
+    return path
+
+
+def hakari(conf_file, *args, path: str | None = None, stdin: bytes | None = None,
+           timeout: float = 60) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    env["PATH"] = path if path is not None else SAFE_PATH
+    env.pop("CIB_file", None)
+    return subprocess.run(
+        [sys.executable, "-m", "hakari", "--config-file", str(conf_file), "status", *args],
+        cwd=ROOT, env=env, input=stdin, capture_output=True, timeout=timeout)
+
+
+def assert_one_line_error(proc, *fragments: str) -> str:
+    err = proc.stderr.decode()
+    assert proc.returncode == 2, (proc.returncode, err)
+    assert err.startswith("hakari: error: ")
+    assert err.count("\n") == 1 and err.endswith("\n")
+    assert "Traceback" not in err
+    assert proc.stdout == b""
+    for fragment in fragments:
+        assert fragment in err
+    return err
+
+
+def test_json_from_saved_file(conf_file):
+    proc = hakari(conf_file, "--crm-mon-file",
+                  str(DATA / "live" / "demo-single_crm_mon-node2-fenced.xml"),
+                  "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["quorate"] is True and doc["dc"] == "node1"
+    node2 = next(n for n in doc["nodes"] if n["name"] == "node2")
+    assert node2["state"] == "offline"
+    assert node2["fenced_at"] == "2026-11-23T22:31:49+00:00"
+    assert doc["fence_events"][0]["status"] == "success"
+
+
+def test_text_from_stdin(conf_file):
+    data = (DATA / "crm_mon" / "gen_2.1.5_legacy_as-xml_stonith-1.xml").read_bytes()
+    proc = hakari(conf_file, "--crm-mon-file", "-", stdin=data)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout.decode()
+    assert out.startswith("NODE")
+    assert any(line.split()[:3] == ["sles-3", "member", "unclean"]
+               for line in out.splitlines())
+    assert "Quorum: yes" in out and "DC:     sles-1" in out
+
+
+def test_truncated_xml(conf_file, tmp_path):
+    full = (DATA / "crm_mon" / "gen_2.1.5_stonith-1.xml").read_bytes()
+    bad = tmp_path / "truncated.xml"
+    bad.write_bytes(full[: len(full) // 2])
+    assert_one_line_error(hakari(conf_file, "--crm-mon-file", str(bad)),
+                          str(bad), "not well-formed XML")
+
+
+@pytest.mark.parametrize("template", [
+    '<!DOCTYPE crm_mon [<!ENTITY x SYSTEM "file://{p}">]>'
+    '<crm_mon version="1"><nodes><node name="a"/>&x;</nodes></crm_mon>',
+    '<!DOCTYPE crm_mon [<!ENTITY x SYSTEM "file://{p}">]>'
+    '<crm_mon version="1"><nodes><node name="&x;"/></nodes></crm_mon>',
+    '<!DOCTYPE crm_mon [<!ENTITY % x SYSTEM "file://{p}"> %x;]><crm_mon version="1"/>',
+    '<!DOCTYPE crm_mon SYSTEM "file://{p}"><crm_mon version="1"/>',
+])
+def test_doctype_with_external_entity_never_leaks(conf_file, tmp_path, template):
+    secret = tmp_path / "secret-target.txt"
+    secret.write_text(SECRET)
+    bad = tmp_path / "xxe.xml"
+    bad.write_text('<?xml version="1.0"?>' + template.format(p=secret))
+    for fmt in ("text", "json"):
+        proc = hakari(conf_file, "--crm-mon-file", str(bad), "--format", fmt)
+        err = assert_one_line_error(proc, str(bad))
+        everything = proc.stdout.decode() + err
+        assert SECRET not in everything
+        assert "secret-target" not in everything
+
+
+def test_not_a_crm_mon_document(conf_file, tmp_path):
+    bad = tmp_path / "cib.xml"
+    bad.write_text('<cib epoch="1"><configuration/><status/></cib>')
+    assert_one_line_error(hakari(conf_file, "--crm-mon-file", str(bad)),
+                          "unexpected root element <cib>")
+    other = tmp_path / "history.xml"
+    other.write_bytes((DATA / "live" / "demo-single_stonith-history.xml").read_bytes())
+    assert_one_line_error(hakari(conf_file, "--crm-mon-file", str(other)),
+                          "no cluster status", "stonith_admin")
+
+
+def test_empty_file(conf_file, tmp_path):
+    bad = tmp_path / "empty.xml"
+    bad.write_bytes(b"")
+    assert_one_line_error(hakari(conf_file, "--crm-mon-file", str(bad)), "empty document")
+
+
+def test_missing_file(conf_file, tmp_path):
+    assert_one_line_error(hakari(conf_file, "--crm-mon-file", str(tmp_path / "nope.xml")),
+                          "nope.xml: cannot read: No such file or directory")
+
+
+def test_saved_not_connected_result(conf_file):
+    assert_one_line_error(
+        hakari(conf_file, "--crm-mon-file",
+               str(DATA / "crm_mon" / "gen_2.1.5_error_not_connected.xml")),
+        "not connected to the cluster")
+
+
+def test_crm_mon_missing_from_path(conf_file, tmp_path):
+    empty = tmp_path / "emptybin"
+    empty.mkdir()
+    assert_one_line_error(hakari(conf_file, path=str(empty)), "crm_mon: command not found")
+
+
+def test_crm_mon_that_hangs(conf_file, tmp_path):
+    bindir = tmp_path / "bin"
+    fake_tool(bindir, "crm_mon", sleep=120, stdout=b"<pacemaker-result/>")
+    start = time.monotonic()
+    proc = hakari(conf_file, path=path_with(bindir), timeout=30)
+    elapsed = time.monotonic() - start
+    assert_one_line_error(proc, "crm_mon: no answer within 1s")
+    assert elapsed < 10
+
+
+def test_crm_mon_exit_102(conf_file, tmp_path):
+    bindir = tmp_path / "bin"
+    fake_tool(bindir, "crm_mon", rc=102,
+              stdout=(DATA / "crm_mon" / "gen_2.1.5_error_not_connected.xml").read_bytes())
+    assert_one_line_error(hakari(conf_file, path=path_with(bindir)),
+                          "crm_mon: not connected to the cluster", "Connection refused")
+
+
+def test_crm_mon_exit_102_without_xml(conf_file, tmp_path):
+    bindir = tmp_path / "bin"
+    fake_tool(bindir, "crm_mon", rc=102, stderr="Connection to cluster failed\n")
+    assert_one_line_error(hakari(conf_file, path=path_with(bindir)),
+                          "not connected to the cluster", "Connection to cluster failed")
+
+
+def test_live_json_through_fake_crm_mon(conf_file, tmp_path):
+    bindir = tmp_path / "bin"
+    fake_tool(bindir, "crm_mon",
+              stdout=(DATA / "live" / "demo-multinode_crm_mon-after-manual-fence.xml")
+              .read_bytes())
+    proc = hakari(conf_file, "--format", "json", path=path_with(bindir))
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    fenced = {n["name"]: n["fenced_at"] for n in doc["nodes"]}
+    assert fenced == {"node1": "2026-11-23T22:32:19+00:00",
+                      "node2": "2026-11-23T22:32:10+00:00", "node3": None}
