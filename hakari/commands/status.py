@@ -13,8 +13,11 @@ from collections.abc import Iterable
 
 from hakari.cli import load_config
 from hakari.errors import HakariError
-from hakari.fencing.verdict import FENCING_ACTIONS
-from hakari.model import ClusterSnapshot, FenceEvent
+from hakari.fencing.verdict import FENCING_ACTIONS, fence_verdict
+from hakari.model import ClusterSnapshot, FenceEvent, NodeState
+
+# Without an incident's loss time, status judges a lost node by its whole history.
+_BEGINNING = dt.datetime(1970, 1, 2, tzinfo=dt.timezone.utc)
 
 TEXT_MAX_EVENTS = 10
 
@@ -84,6 +87,22 @@ def fenced_at(events: Iterable[FenceEvent]) -> dict[str, dt.datetime]:
     return latest
 
 
+def fencing(snap: ClusterSnapshot, node: NodeState) -> str | None:
+    """For a lost node: is its fencing confirmed, pending, failed or absent (none)?
+
+    None for a node that is up, and for a node that is cleanly down with no fencing on
+    record (a planned stop): after fencing Pacemaker marks a node offline and expected
+    down, exactly as after a clean shutdown, so only the history tells them apart.
+    """
+    if node.online and not node.unclean:
+        return None
+    kind = fence_verdict(snap.fence_events, node.name, _BEGINNING,
+                         guest_hosts=snap.guest_hosts).kind
+    if kind == "none" and not node.unclean:
+        return None
+    return kind
+
+
 def _iso(when: dt.datetime | None) -> str | None:
     return when.isoformat() if when is not None else None
 
@@ -109,6 +128,7 @@ def status_document(snap: ClusterSnapshot) -> dict:
                 "expected_up": n.expected_up,
                 "is_dc": n.is_dc,
                 "fenced_at": _iso(fenced.get(n.name)),
+                "fencing": fencing(snap, n),
             }
             for n in snap.nodes
         ],
@@ -154,7 +174,7 @@ def render_text(snap: ClusterSnapshot, max_events: int = TEXT_MAX_EVENTS) -> str
     fenced = fenced_at(snap.fence_events)
     lines: list[str] = []
     if snap.nodes:
-        rows = [["NODE", "TYPE", "STATE", "FENCED AT", "NOTES"]]
+        rows = [["NODE", "TYPE", "STATE", "FENCING", "FENCED AT", "NOTES"]]
         for n in snap.nodes:
             notes = []
             if n.is_dc:
@@ -164,8 +184,8 @@ def render_text(snap: ClusterSnapshot, max_events: int = TEXT_MAX_EVENTS) -> str
                 notes.append(f"guest in {n.container}" + (f" on {host}" if host else ""))
             if n.shutdown:
                 notes.append("shutting down")
-            rows.append([n.name, n.type, n.state, _when(fenced.get(n.name)),
-                         ", ".join(notes)])
+            rows.append([n.name, n.type, n.state, fencing(snap, n) or "-",
+                         _when(fenced.get(n.name)), ", ".join(notes)])
         lines += _table(rows)
     else:
         lines.append("No nodes reported.")

@@ -13,7 +13,7 @@ from tests.conftest import DATA
 
 UTC = dt.timezone.utc
 NODE_KEYS = ["name", "id", "type", "state", "online", "standby", "maintenance", "pending",
-             "unclean", "shutdown", "expected_up", "is_dc", "fenced_at"]
+             "unclean", "shutdown", "expected_up", "is_dc", "fenced_at", "fencing"]
 EVENT_KEYS = ["target", "action", "status", "completed", "delegate", "origin", "client",
               "exit_reason"]
 
@@ -36,8 +36,10 @@ def test_json_contract_on_live_output():
     assert node1 == {"name": "node1", "id": "1", "type": "member", "state": "online",
                      "online": True, "standby": False, "maintenance": False,
                      "pending": False, "unclean": False, "shutdown": False,
-                     "expected_up": True, "is_dc": True, "fenced_at": None}
+                     "expected_up": True, "is_dc": True, "fenced_at": None,
+                     "fencing": None}
     assert node2["state"] == "offline" and node2["online"] is False
+    assert node2["fencing"] == "confirmed"
     # The success and a failure completed in the same second; the success is the proof.
     assert node2["fenced_at"] == "2026-11-23T22:31:49+00:00"
     assert len(doc["fence_events"]) == 6
@@ -116,12 +118,15 @@ def test_text_view():
     text = render_text(snap)
     lines = text.splitlines()
     header = lines[0]
-    assert header.split() == ["NODE", "TYPE", "STATE", "FENCED", "AT", "NOTES"]
+    assert header.split() == ["NODE", "TYPE", "STATE", "FENCING", "FENCED", "AT", "NOTES"]
     # aligned: every column starts at the same offset in every row
     col = header.index("STATE")
     assert lines[1][col:].startswith("online") and lines[2][col:].startswith("unclean")
     fenced_col = header.index("FENCED AT")
     assert lines[2][fenced_col:].startswith("2026-11-23 22:31:49+00:00")
+    # A newer attempt is in flight: the verdict waits for it.
+    assert lines[2][header.index("FENCING"):].startswith("pending")
+    assert lines[1][header.index("FENCING"):].startswith("-")
     assert "DC" in lines[1] and "guest in vm1-rsc on ctl-0" in lines[3]
     assert "Quorum: yes" in text and "DC:     ctl-0" in text
     fencing = lines[lines.index("Recent fencing (newest first, 10 of 14):") + 1:]
@@ -136,3 +141,19 @@ def test_text_view_without_quorum_or_history():
     text = render_text(ClusterSnapshot(None, None))
     assert "No nodes reported." in text and "Quorum: unknown (no DC)" in text
     assert "DC:     none" in text
+
+
+def test_fencing_verdict_per_node():
+    up = NodeState("n1", "1", online=True, expected_up=True)
+    planned = NodeState("n2", "2")  # cleanly stopped, nothing fenced it
+    lost = NodeState("n3", "3", unclean=True)
+    fenced = NodeState("n4", "4")
+    failing = NodeState("n5", "5", unclean=True)
+    snap = ClusterSnapshot(True, "n1", (up, planned, lost, fenced, failing), (
+        ev("n4", "off", "success", at(31, 49)),
+        ev("n5", "reboot", "failed", at(31, 50), exit_reason="Timer expired"),
+        ev("n1", "reboot", "success", at(10, 0)),
+    ))
+    verdicts = {n["name"]: n["fencing"] for n in status_document(snap)["nodes"]}
+    assert verdicts == {"n1": None, "n2": None, "n3": "none", "n4": "confirmed",
+                        "n5": "failed"}
