@@ -17,9 +17,10 @@ from hakari.errors import ParseError
 _local = threading.local()
 
 
-def hardened_parser() -> etree.XMLParser:
+def hardened_parser(remove_blank_text: bool = False) -> etree.XMLParser:
     """A new parser with every external-resource and expansion feature off."""
     return etree.XMLParser(
+        remove_blank_text=remove_blank_text,
         resolve_entities=False,
         no_network=True,
         load_dtd=False,
@@ -41,18 +42,21 @@ def _thread_parser() -> etree.XMLParser:
     return parser
 
 
-def parse_xml(data: bytes, what: str, roots: tuple[str, ...]) -> etree._Element:
+def parse_xml(data: bytes, what: str, roots: tuple[str, ...], *,
+              remove_blank_text: bool = False) -> etree._Element:
     """Parse ``data`` and return its root element, or raise a one-line ParseError.
 
     ``what`` names the document in messages ("crm_mon XML"); ``roots`` lists the root
-    tags accepted.
+    tags accepted. ``remove_blank_text`` drops formatting whitespace, for callers that
+    compare or re-serialise trees.
     """
     if not isinstance(data, bytes):
         raise TypeError("parse_xml wants bytes: the XML declaration decides the encoding")
     if not data or data.isspace():
         raise ParseError(f"{what}: empty document")
     try:
-        root = etree.fromstring(data, _thread_parser())
+        parser = hardened_parser(True) if remove_blank_text else _thread_parser()
+        root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError as err:
         # err.msg is libxml2's own text plus line/column; it never contains entity
         # replacement text because none is ever loaded.

@@ -4,4 +4,4 @@ Modules import their heavy dependencies inside ``run`` so that `hakari --help` a
 alert path stay fast.
 """
 
-COMMANDS = ("status",)
+COMMANDS = ("status", "render", "apply_cib")

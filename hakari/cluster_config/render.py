@@ -1,0 +1,124 @@
+"""Render the cluster templates exactly as Ansible's ``template`` module would.
+
+The Ansible role renders the same files; the tests require byte-identical output, so the
+Jinja2 environment below copies the template module's settings: trim_blocks on,
+lstrip_blocks off, undefined variables are errors, and trailing newlines are handled as
+Ansible does (Jinja drops the template's last newline, Ansible adds back what is missing).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pathlib
+import shlex
+import tempfile
+
+import jinja2
+
+
+TEMPLATES_DIR = pathlib.Path(__file__).resolve().parent.parent / "templates"
+OUTPUTS = ("corosync.conf", "cib.xml", "pcs-commands.sh", "hakari.conf")
+# Fence device parameters end up in these two; with inline secrets they are private.
+SECRET_BEARING = frozenset({"cib.xml", "pcs-commands.sh"})
+PUBLIC_MODE = 0o644
+SECRET_MODE = 0o600
+
+
+def shell_quote(value) -> str:
+    """Ansible's ``quote`` filter (ansible.builtin.quote), reimplemented to match it."""
+    return shlex.quote("" if value is None else str(value))
+
+
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
+        trim_blocks=True,
+        lstrip_blocks=False,
+        keep_trailing_newline=False,
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+    )
+    env.filters["quote"] = shell_quote
+    return env
+
+
+def _trailing_newlines(text: str) -> int:
+    return len(text) - len(text.rstrip("\n"))
+
+
+def render_all(data: dict) -> dict[str, str]:
+    """Every output file's text, keyed by file name. ``data`` must have been validated."""
+    env = environment()
+    out = {}
+    for name in OUTPUTS:
+        source = (TEMPLATES_DIR / f"{name}.j2").read_text(encoding="utf-8")
+        text = env.from_string(source).render(cluster=data)
+        missing = _trailing_newlines(source) - _trailing_newlines(text)
+        out[name] = text + "\n" * max(missing, 0)
+    return out
+
+
+def file_modes(data: dict) -> dict[str, int]:
+    """Inline secrets (an explicit opt-in) make the fence-bearing files private.
+
+    Kept this simple on purpose: the Ansible role applies the same rule in one line.
+    """
+    private = data.get("allow_inline_secrets") is True
+    return {name: SECRET_MODE if private and name in SECRET_BEARING else PUBLIC_MODE
+            for name in OUTPUTS}
+
+
+def check_rendered(files: dict[str, str]) -> list[str]:
+    """Problems only visible in the output: the XML must parse, hakari.conf must load."""
+    from hakari import config
+    from hakari.cluster.xml import parse_xml
+    from hakari.errors import ConfigError, ParseError
+
+    errors = []
+    try:
+        parse_xml(files["cib.xml"].encode(), "rendered cib.xml", ("cib",))
+    except ParseError as err:
+        errors.append(str(err))
+    with tempfile.TemporaryDirectory(prefix="hakari-render-") as tmp:
+        path = os.path.join(tmp, "hakari.conf")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(files["hakari.conf"])
+        try:
+            config.load([path])
+        except ConfigError as err:
+            # Name the variable, not the temporary file the operator never sees.
+            msg = str(err).replace(f"config file {path}: ", "")
+            errors.append(f"policies: {msg}")
+    return errors
+
+
+def write_files(output_dir: str, files: dict[str, str], modes: dict[str, int]) -> None:
+    """Write each file through a temporary file and rename, so no reader sees half a file.
+
+    Everything is written to temporary files first; only when all succeeded are they
+    renamed into place, so a failure (disk full) leaves the previous set untouched.
+    """
+    os.makedirs(output_dir, mode=0o755, exist_ok=True)
+    pending: list[tuple[str, str]] = []
+    try:
+        for name, text in files.items():
+            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=output_dir)
+            pending.append((tmp, os.path.join(output_dir, name)))
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                os.fchmod(f.fileno(), modes[name])
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+        for tmp, final in pending:
+            os.replace(tmp, final)
+        pending = []
+        dir_fd = os.open(output_dir, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    finally:
+        for tmp, _ in pending:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)

@@ -1,0 +1,240 @@
+"""The cluster variables file: load it and check every field before anything is rendered.
+
+All problems are collected, one line each, so an operator fixes the file in one pass.
+Names are checked strictly because they end up in XML ids, shell commands, corosync.conf
+and hakari.conf; free-form values (fence parameters) only need to be printable, since the
+templates escape them for XML and quote them for the shell.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hakari.cluster_config.fields import (  # noqa: F401 - NODE_NAME_RE, is_secret_param: API
+    CLOUD_RE, CLUSTER_NAME_RE, HOSTNAME_RE, MAX_LINKS, NODE_NAME_RE, PROPERTY_RE,
+    RECIPIENT_RE, SERVICE_AGENT_RE, is_secret_param, kind)
+from hakari.cluster_config.node_checks import NodeChecks
+from hakari.errors import HakariError
+
+TOP_KEYS = {
+    "cluster_name", "cloud", "clouds_file", "state_dir", "node_domain",
+    "hakari_conf_path", "allow_inline_secrets", "corosync", "quorum", "controllers",
+    "computes", "fencing", "nova_compute", "alert", "properties", "policies",
+}
+COROSYNC_KEYS = {"crypto_cipher", "crypto_hash", "keyfile", "token", "links"}
+LINK_KEYS = {"priority", "transport"}
+QUORUM_KEYS = {"two_node", "wait_for_all", "qdevice"}
+QDEVICE_KEYS = {"host", "algorithm", "tls", "port"}
+NOVA_COMPUTE_KEYS = {"managed", "agent"}
+ALERT_KEYS = {"recipient", "timeout"}
+
+CIPHERS = ("none", "aes256", "aes192", "aes128")
+HASHES = ("none", "md5", "sha1", "sha256", "sha384", "sha512")
+
+# hakari.conf options the templates derive from the top-level fields.
+DERIVED_OPTIONS = {
+    "cluster": {"compute_nodes", "node_map", "node_domain"},
+    "openstack": {"cloud", "clouds_file"},
+    "DEFAULT": {"state_dir"},
+}
+
+
+class VarsError(HakariError):
+    """The variables file is unusable; ``errors`` holds one line per problem."""
+
+    def __init__(self, source: str, errors: list[str]):
+        self.source = source
+        self.errors = list(errors)
+        super().__init__(f"{source}: " + "; ".join(self.errors))
+
+
+def load_vars(path: str) -> dict:
+    """Read a YAML (or JSON, a subset of YAML) variables file into a mapping."""
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as err:
+        raise VarsError(path, [f"cannot read: {err.strerror}"]) from None
+    except UnicodeDecodeError:
+        raise VarsError(path, ["not UTF-8 text"]) from None
+    try:
+        if path.endswith(".json"):
+            data = json.loads(text)
+        else:
+            data = yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as err:
+        raise VarsError(path, [f"not valid YAML/JSON: {' '.join(str(err).split())}"]) from None
+    if not isinstance(data, dict):
+        raise VarsError(path, ["the top level must be a mapping of variables"])
+    return data
+
+
+def validate(data: Any) -> tuple[list[str], list[str]]:
+    """Check the variables; return (errors, warnings), each a list of one-line texts."""
+    v = _Validator()
+    v.check(data)
+    return v.errors, v.warnings
+
+
+def _members(data) -> list[dict]:
+    """The cluster members, from data not yet known to be well-formed."""
+    out = []
+    for role in ("controllers", "computes"):
+        entries = data.get(role)
+        if isinstance(entries, list):
+            out += [n for n in entries if isinstance(n, dict) and n.get("remote") is not True]
+    return out
+
+
+class _Validator(NodeChecks):
+    def check(self, data) -> None:
+        if self.mapping(data, "variables", TOP_KEYS,
+                        ("cluster_name", "cloud", "controllers", "computes")) is None:
+            return
+        if "allow_inline_secrets" in data:
+            self.boolean(data["allow_inline_secrets"], "allow_inline_secrets")
+            self.allow_inline = data["allow_inline_secrets"] is True
+        if "cluster_name" in data:
+            self.text(data["cluster_name"], "cluster_name", CLUSTER_NAME_RE,
+                      "1-32 letters, digits, '_' or '-', starting with a letter")
+        if "cloud" in data:
+            self.text(data["cloud"], "cloud", CLOUD_RE,
+                      "a clouds.yaml cloud name (letters, digits, '.', '_', '-')")
+        for key in ("clouds_file", "state_dir", "hakari_conf_path"):
+            if key in data:
+                self.path(data[key], key)
+        if "node_domain" in data:
+            self.text(data["node_domain"], "node_domain", HOSTNAME_RE, "a DNS domain")
+        nodes = self.nodes(data)
+        self.corosync(data.get("corosync", {}), nodes)
+        self.link_count(data)
+        self.quorum(data.get("quorum", {}), nodes)
+        self.fencing(data.get("fencing", {}), nodes)
+        self.nova_compute(data.get("nova_compute", {}))
+        self.alert(data.get("alert", {}))
+        self.properties(data.get("properties", {}))
+        self.policies(data.get("policies", {}))
+
+    def corosync(self, value, nodes) -> None:
+        if self.mapping(value, "corosync", COROSYNC_KEYS) is None:
+            return
+        cipher, hash_ = value.get("crypto_cipher", "aes256"), value.get("crypto_hash", "sha256")
+        if "crypto_cipher" in value and cipher not in CIPHERS:
+            self.err("corosync.crypto_cipher", f"one of {', '.join(CIPHERS)}")
+        if "crypto_hash" in value and hash_ not in HASHES:
+            self.err("corosync.crypto_hash", f"one of {', '.join(HASHES)}")
+        if cipher != "none" and hash_ == "none":
+            self.err("corosync", "crypto_cipher needs a crypto_hash other than none")
+        if "keyfile" in value:
+            self.path(value["keyfile"], "corosync.keyfile")
+        if "token" in value:
+            self.integer(value["token"], "corosync.token", 100, 600000)
+        if "links" in value:
+            links = value["links"]
+            if not isinstance(links, list):
+                self.err("corosync.links", "must be a list (one entry per link)")
+                return
+            if len(links) > MAX_LINKS:
+                self.err("corosync.links", f"at most {MAX_LINKS} links")
+            for i, link in enumerate(links):
+                where = f"corosync.links[{i}]"
+                if self.mapping(link, where, LINK_KEYS) is None:
+                    continue
+                if "priority" in link:
+                    self.integer(link["priority"], f"{where}.priority", 0, 255)
+                if "transport" in link and link["transport"] not in ("udp", "sctp"):
+                    self.err(f"{where}.transport", "udp or sctp")
+
+    def link_count(self, data) -> None:
+        links = (data.get("corosync") or {}).get("links") if isinstance(
+            data.get("corosync"), dict) else None
+        counts = {len(n["addresses"]) for n in _members(data)
+                  if isinstance(n.get("addresses"), list)}
+        if isinstance(links, list) and len(counts) == 1 and len(links) > min(counts):
+            self.err("corosync.links", f"{len(links)} links configured but members have "
+                     f"{min(counts)} address(es) each")
+
+    def quorum(self, value, nodes) -> None:
+        if self.mapping(value, "quorum", QUORUM_KEYS) is None:
+            return
+        for key in ("two_node", "wait_for_all"):
+            if key in value:
+                self.boolean(value[key], f"quorum.{key}")
+        members = sum(1 for n in nodes.values() if not n["remote"])
+        if value.get("two_node") is True and members != 2:
+            self.err("quorum.two_node", f"needs exactly 2 cluster members, not {members}")
+        if "qdevice" in value:
+            q = value["qdevice"]
+            if value.get("two_node") is True:
+                self.err("quorum", "two_node and qdevice exclude each other: the quorum "
+                         "device breaks the tie")
+            if self.mapping(q, "quorum.qdevice", QDEVICE_KEYS, ("host",)) is None:
+                return
+            if "host" in q:
+                self.text(q["host"], "quorum.qdevice.host", HOSTNAME_RE,
+                          "the qnetd server's host name or IPv4 address")
+            if "algorithm" in q and q["algorithm"] not in ("ffsplit", "lms"):
+                self.err("quorum.qdevice.algorithm", "ffsplit or lms")
+            if "tls" in q and q["tls"] not in ("on", "off", "required"):
+                self.err("quorum.qdevice.tls", "on, off or required")
+            if "port" in q:
+                self.integer(q["port"], "quorum.qdevice.port", 1, 65535)
+
+    def nova_compute(self, value) -> None:
+        if self.mapping(value, "nova_compute", NOVA_COMPUTE_KEYS) is None:
+            return
+        if "managed" in value:
+            self.boolean(value["managed"], "nova_compute.managed")
+        if "agent" in value:
+            self.text(value["agent"], "nova_compute.agent", SERVICE_AGENT_RE,
+                      "a resource agent such as systemd:nova-compute or "
+                      "ocf:provider:type")
+
+    def alert(self, value) -> None:
+        if self.mapping(value, "alert", ALERT_KEYS) is None:
+            return
+        if "recipient" in value:
+            self.text(value["recipient"], "alert.recipient", RECIPIENT_RE,
+                      "1-256 printable ASCII characters without spaces")
+        if "timeout" in value:
+            self.duration(value["timeout"], "alert.timeout")
+
+    def properties(self, value) -> None:
+        if not isinstance(value, dict):
+            self.err("properties", f"must be a mapping, not {kind(value)}")
+            return
+        for key, val in value.items():
+            if not isinstance(key, str) or not PROPERTY_RE.fullmatch(key):
+                self.err("properties", f"invalid cluster property name {str(key)[:40]!r}")
+                continue
+            self.scalar(val, f"properties.{key}")
+            if key == "stonith-enabled" and str(val).lower() not in ("true", "1", "yes", "on"):
+                self.err("properties.stonith-enabled", "hakari never evacuates without "
+                         "fencing: it must stay true")
+
+    def policies(self, value) -> None:
+        from hakari import config
+
+        if not isinstance(value, dict):
+            self.err("policies", f"must be a mapping, not {kind(value)}")
+            return
+        known = {group: {opt.name for opt in opts} for group, opts in config.list_opts()}
+        for group, options in value.items():
+            if group not in known:
+                self.err("policies", f"unknown hakari.conf section {str(group)[:40]!r} "
+                         f"(known: {', '.join(sorted(known))})")
+                continue
+            if not isinstance(options, dict):
+                self.err(f"policies.{group}", "must be a mapping of option to value")
+                continue
+            for name, val in options.items():
+                where = f"policies.{group}.{name}"
+                if name in DERIVED_OPTIONS.get(group, ()):
+                    self.err(where, "derived from the top-level fields; set it there")
+                elif name not in known[group]:
+                    self.err(where, f"unknown option in [{group}]")
+                else:
+                    self.scalar(val, where, ini=True)

@@ -1,0 +1,49 @@
+"""`hakari render`: the cluster's configuration files from one variables file."""
+
+from __future__ import annotations
+
+import sys
+
+from hakari.errors import EXIT_OK, EXIT_USAGE
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "render", help="render corosync.conf, cib.xml, pcs-commands.sh and hakari.conf",
+        description="Validate a cluster variables file (YAML or JSON; see "
+        "examples/cluster.yaml) and render corosync.conf, cib.xml, pcs-commands.sh and "
+        "hakari.conf from hakari's templates. Every problem in the file is reported, one "
+        "per line; nothing is written unless the whole file is valid.")
+    p.add_argument("--vars", required=True, metavar="FILE",
+                   help="the cluster variables file")
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--output-dir", metavar="DIR",
+                        help="write the four files here (created if missing); each is "
+                        "replaced atomically")
+    target.add_argument("--check", action="store_true",
+                        help="only validate the variables and the rendered output")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from hakari.cluster_config import render, schema
+
+    data = schema.load_vars(args.vars)
+    errors, warnings = schema.validate(data)
+    for w in warnings:
+        print(f"hakari: warning: {args.vars}: {w}", file=sys.stderr)
+    if not errors:
+        files = render.render_all(data)
+        errors = render.check_rendered(files)
+    if errors:
+        for e in errors:
+            print(f"hakari: error: {args.vars}: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.check:
+        print(f"{args.vars}: valid")
+        return EXIT_OK
+    modes = render.file_modes(data)
+    render.write_files(args.output_dir, files, modes)
+    for name in render.OUTPUTS:
+        print(f"wrote {args.output_dir.rstrip('/')}/{name} (mode {modes[name]:04o})")
+    return EXIT_OK

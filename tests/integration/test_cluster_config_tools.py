@@ -1,0 +1,251 @@
+"""The rendered cluster configuration against the real tools: corosync, crm_verify, pcs,
+cibadmin and ansible-playbook.
+
+pcs refuses to create resources whose agents are not installed on this host (the hakari
+agents, nova-compute's unit) and fencing levels for nodes it cannot see; the rendered
+script passes --force for exactly those when it builds a CIB file offline, as here.
+"""
+
+import os
+import pathlib
+import re
+import subprocess
+import sys
+
+import pytest
+from lxml import etree
+
+from hakari.cluster_config import render, schema
+from tests.cib_semantics import semantics
+from tests.conftest import require_files, require_root, require_tools
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "cluster.yaml"
+VENV_BIN = pathlib.Path(sys.executable).parent
+TIMEOUT = 120
+
+
+def run(argv, **kw):
+    kw.setdefault("timeout", TIMEOUT)
+    return subprocess.run(argv, capture_output=True, text=True, **kw)
+
+
+def example() -> dict:
+    return schema.load_vars(str(EXAMPLE))
+
+
+def write(tmp_path, data) -> pathlib.Path:
+    assert schema.validate(data)[0] == []
+    files = render.render_all(data)
+    assert render.check_rendered(files) == []
+    out = tmp_path / "out"
+    render.write_files(str(out), files, render.file_modes(data))
+    return out
+
+
+def empty_cib(path: pathlib.Path) -> None:
+    proc = run(["cibadmin", "--empty"], check=True)
+    path.write_text(proc.stdout)
+
+
+# -- corosync ---------------------------------------------------------------------------
+
+def two_node() -> dict:
+    data = example()
+    data["controllers"] = data["controllers"][:2]
+    data["computes"] = [c for c in data["computes"] if c.get("remote")]
+    data["fencing"] = {}
+    data["corosync"] = {"crypto_cipher": "none", "crypto_hash": "none"}
+    data["quorum"] = {"two_node": True, "wait_for_all": True}
+    return data
+
+
+def with_qdevice() -> dict:
+    data = example()
+    data["quorum"] = {"wait_for_all": False,
+                      "qdevice": {"host": "qnetd.example.com", "algorithm": "lms"}}
+    return data
+
+
+@pytest.fixture
+def netns():
+    """A network namespace where 192.0.2.11 (ctl1's address) is local.
+
+    corosync -t insists that the local host is in the nodelist; the address exists only
+    inside this namespace, on its loopback device, and no packet is ever sent.
+    """
+    require_root()
+    require_tools("ip", "corosync")
+    name = f"hakari-cfgtest-{os.getpid()}"
+    run(["ip", "netns", "add", name], check=True)
+    try:
+        run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
+        run(["ip", "-n", name, "addr", "add", "192.0.2.11/32", "dev", "lo"], check=True)
+        yield name
+    finally:
+        run(["ip", "netns", "delete", name])
+
+
+def corosync_test(netns, conf: pathlib.Path):
+    return run(["ip", "netns", "exec", netns, "corosync", "-t", "-c", str(conf)], timeout=60)
+
+
+@pytest.mark.parametrize("variant", ["example", "two_node", "qdevice"])
+def test_corosync_accepts_the_rendered_config(tmp_path, netns, variant):
+    data = {"example": example, "two_node": two_node, "qdevice": with_qdevice}[variant]()
+    if data["corosync"].get("crypto_cipher", "aes256") != "none":
+        # With crypto on, corosync -t also reads the key: point it at a throwaway one.
+        key = tmp_path / "authkey"
+        key.write_bytes(os.urandom(256))
+        key.chmod(0o600)
+        data["corosync"]["keyfile"] = str(key)
+    out = write(tmp_path, data)
+    proc = corosync_test(netns, out / "corosync.conf")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_corosync_check_is_real(tmp_path, netns):
+    # The same check rejects a config that differs only by a duplicated nodeid.
+    data = two_node()
+    out = write(tmp_path, data)
+    conf = out / "corosync.conf"
+    conf.write_text(conf.read_text().replace("nodeid: 2", "nodeid: 1"))
+    proc = corosync_test(netns, conf)
+    assert proc.returncode != 0 and "appears twice" in proc.stdout + proc.stderr
+
+
+# -- crm_verify -------------------------------------------------------------------------
+
+def crm_verify(path):
+    return run(["crm_verify", "--xml-file", str(path), "-V"])
+
+
+def test_crm_verify_accepts_the_rendered_cib_members_only(tmp_path):
+    require_tools("crm_verify")
+    data = example()
+    data["computes"] = [c for c in data["computes"] if not c.get("remote")]
+    out = write(tmp_path, data)
+    proc = crm_verify(out / "cib.xml")
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_crm_verify_accepts_the_rendered_cib_with_remote_nodes(tmp_path):
+    """Offline, a never-seen remote node counts as unclean (startup-fencing), which
+    crm_verify reports as a warning whatever the configuration. Give it a clean "down"
+    state, as a running cluster would have, so that only the configuration is judged."""
+    require_tools("crm_verify")
+    out = write(tmp_path, example())
+    root = etree.parse(str(out / "cib.xml")).getroot()
+    status = root.find("status")
+    etree.SubElement(status, "node_state", id="cmp3", uname="cmp3", remote_node="true",
+                     in_ccm="false", crmd="offline", join="down", expected="down")
+    seeded = tmp_path / "seeded.xml"
+    seeded.write_bytes(etree.tostring(root))
+    proc = crm_verify(seeded)
+    assert proc.returncode == 0, proc.stderr
+    # And without that state, the unseen remote node is the only complaint.
+    proc = crm_verify(out / "cib.xml")
+    complaints = [ln for ln in proc.stderr.splitlines() if re.search(r"error|warning", ln)]
+    assert all("cmp3" in ln or "quorum" in ln for ln in complaints), proc.stderr
+    assert not any("error:" in ln for ln in complaints), proc.stderr
+
+
+# -- pcs and cibadmin -------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_pcs_script_builds_the_same_configuration_and_apply_cib_converges(tmp_path):
+    require_tools("pcs", "cibadmin", "crm_diff", "bash")
+    out = write(tmp_path, example())
+    built = tmp_path / "pcs-built.xml"
+    empty_cib(built)
+    proc = run(["bash", str(out / "pcs-commands.sh"), str(built)], timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rendered = (out / "cib.xml").read_bytes()
+    assert semantics(built.read_bytes()) == semantics(rendered)
+
+    # apply-cib on the pcs-built CIB: only pcs's own ids differ; afterwards it is stable.
+    env = {**os.environ, "CIB_file": str(built)}
+    hakari = [sys.executable, "-m", "hakari", "apply-cib", str(out / "cib.xml"),
+              "--format", "json"]
+    first = run(hakari, env=env)
+    assert first.returncode == 0, first.stderr
+    second = run(hakari, env=env)
+    assert second.returncode == 0 and '"changed": false' in second.stdout, second.stdout
+    assert semantics(built.read_bytes()) == semantics(rendered)
+
+
+def test_apply_cib_keeps_other_resources_and_is_idempotent(tmp_path):
+    require_tools("cibadmin", "crm_diff")
+    out = write(tmp_path, example())
+    cib = tmp_path / "live.xml"
+    empty_cib(cib)
+    env = {**os.environ, "CIB_file": str(cib)}
+    run(["cibadmin", "--create", "--scope", "resources", "--xml-text",
+         '<primitive id="vip" class="ocf" provider="heartbeat" type="IPaddr2"/>'],
+        env=env, check=True)
+    hakari = [sys.executable, "-m", "hakari", "apply-cib", str(out / "cib.xml"),
+              "--format", "json"]
+    check = run([*hakari, "--check"], env=env)
+    assert '"changed": true' in check.stdout and "hakari-evacuator" not in cib.read_text()
+    first = run(hakari, env=env)
+    assert first.returncode == 0 and '"changed": true' in first.stdout, first.stderr
+    second = run(hakari, env=env)
+    assert '"changed": false' in second.stdout, second.stdout
+    live = semantics(cib.read_bytes())
+    assert live["resources"].pop("vip")["type"] == "IPaddr2"
+    assert live == semantics((out / "cib.xml").read_bytes())
+
+
+# -- Ansible ----------------------------------------------------------------------------
+
+def ansible_playbook(tmp_path, *extra):
+    env = {
+        **os.environ,
+        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "ANSIBLE_HOME": str(tmp_path / "ansible-home"),
+        "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-tmp"),
+        "ANSIBLE_NOCOWS": "1",
+        "ANSIBLE_RETRY_FILES_ENABLED": "0",
+        "LC_ALL": "C.UTF-8",
+    }
+    argv = [str(VENV_BIN / "ansible-playbook"), "-i", str(ROOT / "ansible/inventory.ini"),
+            str(ROOT / "ansible/site.yml"),
+            "-e", f"hakari_cluster_vars_file={EXAMPLE}",
+            "-e", f"hakari_cluster_hakari={VENV_BIN / 'hakari'}",
+            "-e", f"hakari_cluster_output_dir={tmp_path / 'ansible-out'}",
+            "-e", f"hakari_cluster_hakari_conf={tmp_path / 'etc-hakari.conf'}",
+            "-e", f"hakari_cluster_cib_file={tmp_path / 'live.xml'}",
+            "-e", f"ansible_python_interpreter={sys.executable}", *extra]
+    proc = run(argv, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    recap = re.search(r"localhost\s+:\s+ok=(\d+)\s+changed=(\d+)", proc.stdout)
+    assert recap, proc.stdout
+    return int(recap.group(2)), proc
+
+
+@pytest.mark.slow
+def test_ansible_role_matches_hakari_render_and_is_idempotent(tmp_path):
+    require_tools("cibadmin", "crm_diff")
+    require_files(str(VENV_BIN / "ansible-playbook"), str(VENV_BIN / "hakari"))
+    empty_cib(tmp_path / "live.xml")
+    changed, _ = ansible_playbook(tmp_path)
+    assert changed > 0
+
+    ours = write(tmp_path, example())
+    theirs = tmp_path / "ansible-out"
+    for name in render.OUTPUTS:
+        assert (theirs / name).read_bytes() == (ours / name).read_bytes(), name
+        assert (theirs / name).stat().st_mode & 0o777 == (ours / name).stat().st_mode & 0o777
+    assert (tmp_path / "etc-hakari.conf").read_bytes() == (ours / "hakari.conf").read_bytes()
+    assert semantics((tmp_path / "live.xml").read_bytes()) == semantics(
+        (ours / "cib.xml").read_bytes())
+
+    changed, proc = ansible_playbook(tmp_path)
+    assert changed == 0, proc.stdout
+    changed, proc = ansible_playbook(tmp_path, "--check", "--diff")
+    assert changed == 0, proc.stdout
+
+
+def test_role_templates_are_the_package_templates():
+    templates = ROOT / "ansible/roles/hakari_cluster/templates"
+    assert templates.is_symlink() and templates.resolve() == render.TEMPLATES_DIR

@@ -1,0 +1,381 @@
+"""The cluster variables: validation errors, rendering, escaping, file writing."""
+
+import copy
+import json
+import os
+import pathlib
+import shlex
+import subprocess
+import sys
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from lxml import etree
+
+from hakari.cluster_config import render, schema
+from tests.cib_semantics import semantics
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "cluster.yaml"
+
+
+@pytest.fixture
+def example() -> dict:
+    return schema.load_vars(str(EXAMPLE))
+
+
+def errors_of(data) -> list[str]:
+    return schema.validate(data)[0]
+
+
+def one_error(data, *fragments) -> str:
+    errors = errors_of(data)
+    assert len(errors) == 1, errors
+    for fragment in fragments:
+        assert fragment in errors[0], errors
+    return errors[0]
+
+
+def test_example_is_valid_and_renders(example):
+    assert schema.validate(example) == ([], [])
+    files = render.render_all(example)
+    assert set(files) == set(render.OUTPUTS)
+    assert render.check_rendered(files) == []
+    assert files["pcs-commands.sh"].startswith("#!/bin/bash\n")
+    assert all(text.endswith("\n") and not text.endswith("\n\n") for text in files.values())
+
+
+def test_json_vars_are_accepted(tmp_path, example):
+    path = tmp_path / "cluster.json"
+    path.write_text(json.dumps(example))
+    assert schema.load_vars(str(path)) == example
+
+
+@pytest.mark.parametrize("text, message", [
+    ("- a\n- b\n", "top level must be a mapping"),
+    ("a: [\n", "not valid YAML"),
+])
+def test_unreadable_vars(tmp_path, text, message):
+    path = tmp_path / "v.yaml"
+    path.write_text(text)
+    with pytest.raises(schema.VarsError, match=message):
+        schema.load_vars(str(path))
+
+
+def test_every_problem_is_reported(example):
+    example["computes"][0]["nodeid"] = 1            # duplicate of ctl1
+    example["fencing"]["extra_levels"][0]["node"] = "cmp9"
+    del example["controllers"][1]["fence"]["params"]["username"]
+    example["bogus"] = 1
+    errors = errors_of(example)
+    assert len(errors) == 4, errors
+    assert all("\n" not in e for e in errors)
+
+
+def test_unknown_node_in_topology(example):
+    example["fencing"]["extra_levels"].append({"node": "cmp9", "devices": ["pdu-a"]})
+    one_error(example, "extra_levels[2].node", "unknown node 'cmp9'")
+
+
+def test_unknown_device_and_uncovered_node_in_topology(example):
+    example["fencing"]["extra_levels"] = [{"node": "cmp1", "devices": ["pdu-b"]},
+                                          {"node": "cmp3", "devices": ["pdu-a"]}]
+    errors = errors_of(example)
+    assert any("unknown device 'pdu-b'" in e for e in errors), errors
+    assert any("no host_map entry for cmp3" in e for e in errors), errors
+
+
+def test_unknown_node_in_host_map(example):
+    example["fencing"]["devices"][0]["host_map"]["ctl9"] = 3
+    one_error(example, "host_map", "unknown node 'ctl9'")
+
+
+def test_duplicate_node_ids_names_and_addresses(example):
+    example["controllers"][1]["nodeid"] = 1
+    one_error(example, "controllers[1] ctl2", "duplicate nodeid 1")
+    example["controllers"][1]["nodeid"] = 2
+    example["computes"][1]["name"] = "CMP1"
+    assert any("computes[1] CMP1: duplicate node name (also computes[0])" in e
+               for e in errors_of(example))
+    example["computes"][1]["name"] = "cmp2"
+    example["computes"][2]["addresses"] = ["192.0.2.11"]
+    one_error(example, "duplicate address 192.0.2.11")
+
+
+@pytest.mark.parametrize("mutate, fragment", [
+    (lambda n: n.pop("fence"), "missing required field 'fence'"),
+    (lambda n: n["fence"].pop("agent"), "missing required field 'agent'"),
+    (lambda n: n["fence"].pop("params"), "missing required field 'params'"),
+    (lambda n: n["fence"]["params"].pop("ip"), "fence_ipmilan needs ip or ipaddr"),
+    (lambda n: n["fence"]["params"].pop("password_script"), "needs a credential"),
+    (lambda n: n["fence"].update(agent="fence_hakari"), "fence_hakari is added"),
+    (lambda n: n["fence"]["params"].update(pcmk_host_list="x"), "set by hakari"),
+    (lambda n: n["fence"]["params"].update(ip=None), "must be a string, number"),
+])
+def test_missing_or_wrong_fence_parameters(example, mutate, fragment):
+    mutate(example["controllers"][0])
+    one_error(example, "controllers[0] ctl1", fragment)
+
+
+def test_inline_secret_is_refused_unless_allowed(example, tmp_path):
+    params = example["controllers"][0]["fence"]["params"]
+    del params["password_script"]
+    params["password"] = "s3cret"
+    one_error(example, "params.password", "inline secret refused")
+    example["allow_inline_secrets"] = True
+    errors, warnings = schema.validate(example)
+    assert errors == [] and len(warnings) == 1 and "0600" in warnings[0]
+    modes = render.file_modes(example)
+    assert modes["cib.xml"] == modes["pcs-commands.sh"] == 0o600
+    assert modes["corosync.conf"] == modes["hakari.conf"] == 0o644
+
+
+@pytest.mark.parametrize("name", ["cmp<1>", 'cmp"1', "cmp1;reboot", "cmp 1", "cmp$(id)",
+                                  "1cmp", "cmp1\n", "-cmp", "cmp&amp", "c" * 64])
+def test_names_that_would_break_xml_or_shell_are_refused(example, name):
+    example["computes"][0]["name"] = name
+    errors = errors_of(example)
+    assert any("computes[0].name: invalid value" in e for e in errors), errors
+
+
+@pytest.mark.parametrize("field, value", [
+    ("cluster_name", "over cloud"), ("cloud", "a;b"), ("clouds_file", "relative/path"),
+    ("state_dir", "/var/lib/$x"),
+])
+def test_top_level_strings_are_checked(example, field, value):
+    example[field] = value
+    one_error(example, field, "invalid value")
+
+
+def test_quorum_consistency(example):
+    example["quorum"] = {"two_node": True}
+    one_error(example, "quorum.two_node", "exactly 2 cluster members, not 5")
+    example["quorum"] = {"two_node": True, "qdevice": {"host": "qnetd.example.com"}}
+    assert any("exclude each other" in e for e in errors_of(example))
+
+
+def test_link_consistency(example):
+    example["computes"][0]["addresses"] = ["192.0.2.21"]
+    one_error(example, "same number of addresses")
+    example["computes"][0]["addresses"] = ["192.0.2.21", "2001:db8::21"]
+    one_error(example, "link 1 mixes IPv4 and IPv6")
+    example["computes"][0]["addresses"] = ["192.0.2.21", "198.51.100.21"]
+    example["corosync"]["links"].append({"priority": 1})
+    one_error(example, "corosync.links", "3 links configured")
+
+
+def test_remote_nodes(example):
+    example["computes"][2]["nodeid"] = 13
+    one_error(example, "computes[2] cmp3", "no corosync nodeid")
+    del example["computes"][2]["nodeid"]
+    example["computes"][2]["addresses"].append("192.0.2.99")
+    one_error(example, "exactly one address")
+
+
+def test_policies_are_checked_against_hakari_conf(example):
+    example["policies"]["recovery"]["max_paralel"] = 3
+    one_error(example, "policies.recovery.max_paralel", "unknown option")
+    del example["policies"]["recovery"]["max_paralel"]
+    example["policies"]["openstack"] = {"cloud": "other"}
+    one_error(example, "policies.openstack.cloud", "derived from the top-level")
+    example["policies"]["openstack"] = {}
+    example["policies"]["recovery"]["max_parallel"] = "lots"
+    assert errors_of(example) == []
+    errors = render.check_rendered(render.render_all(example))
+    assert len(errors) == 1 and "[recovery] max_parallel" in errors[0], errors
+
+
+def test_stonith_cannot_be_disabled(example):
+    example["properties"]["stonith-enabled"] = False
+    one_error(example, "properties.stonith-enabled", "must stay true")
+
+
+def test_hakari_conf_loads_with_the_derived_values(example, tmp_path):
+    from hakari import config
+
+    path = tmp_path / "hakari.conf"
+    path.write_text(render.render_all(example)["hakari.conf"])
+    conf = config.load([str(path)])
+    assert conf.cluster.compute_nodes == ["cmp1", "cmp2", "cmp3"]
+    assert conf.cluster.node_map == {"cmp2": "cmp2.compute.example.com"}
+    assert conf.cluster.node_domain == "example.com"
+    assert conf.openstack.cloud == "overcloud"
+    assert conf.recovery.mass_failure_max_percent == 34
+    assert conf.recovery.stop_at_destination is False
+
+
+def test_cib_has_the_design_contracts(example):
+    sem = semantics(render.render_all(example)["cib.xml"])
+    res = sem["resources"]
+    evac = res["hakari-evacuator"]
+    assert (evac["class"], evac["provider"], evac["type"]) == ("ocf", "hakari", "evacuator")
+    assert evac["params"] == {"config": "/etc/hakari/hakari.conf", "cloud": "overcloud"}
+    assert evac["clone"] is None
+    guard = res["hakari-compute-guard"]
+    assert guard["type"] == "compute-guard" and guard["meta"] == {"requires": "unfencing"}
+    assert guard["clone"]["id"] == "hakari-compute-guard-clone"
+    nova = res["hakari-nova"]
+    assert nova["type"] == "fence_hakari" and nova["meta"] == {"provides": "unfencing"}
+    assert nova["params"]["pcmk_host_list"] == "cmp1 cmp2 cmp3"
+    assert set(nova["params"]) == {"cloud", "config_file", "evacuation_wait", "pcmk_host_list"}
+    assert res["cmp3"]["type"] == "remote" and res["cmp3"]["params"]["server"] == "192.0.2.23"
+    assert ("cmp1", 1, ("hakari-power-cmp1", "hakari-nova")) in sem["topology"]
+    assert ("cmp1", 2, ("hakari-fence-pdu-a", "hakari-nova")) in sem["topology"]
+    assert ("ctl1", 1, ("hakari-power-ctl1",)) in sem["topology"]
+    assert ("order", "hakari-compute-guard-clone", "start", "hakari-nova-compute-clone",
+            "start", "Mandatory") in sem["constraints"]
+    evac_rule = next(c for c in sem["constraints"] if c[:2] == ("location", "hakari-evacuator"))
+    assert evac_rule[4][0][2] == tuple(("#uname", "ne", n) for n in ("ctl1", "ctl2", "ctl3"))
+    alert = sem["alerts"]["hakari-alert"]
+    assert alert["path"] == "/usr/libexec/hakari/alert"
+    assert alert["select"] == sorted(["select_nodes", "select_fencing", "select_resources",
+                                      "select_attributes"])
+    assert alert["meta"]["timestamp-format"] == "%Y-%m-%dT%H:%M:%S.%06NZ"
+    assert alert["recipients"] == ["/etc/hakari/hakari.conf"]
+    assert sem["properties"]["stonith-enabled"] == "true"
+
+
+def test_unmanaged_nova_compute_and_members_only(example):
+    example["nova_compute"] = {"managed": False}
+    example["computes"] = [c for c in example["computes"] if not c.get("remote")]
+    files = render.render_all(example)
+    sem = semantics(files["cib.xml"])
+    assert "hakari-nova-compute" not in sem["resources"]
+    assert not any(c[0] in ("order", "colocation") for c in sem["constraints"])
+    assert "hakari-nova-compute" not in files["pcs-commands.sh"]
+    assert "add-remote" not in files["pcs-commands.sh"]
+
+
+def _pcs_line(script: str, device: str) -> list[str]:
+    line = next(ln for ln in script.splitlines()
+                if ln.startswith(f"pcs stonith create {device} "))
+    return shlex.split(line)
+
+
+# Fence parameter values are free-form: whatever validation accepts must come out intact
+# in the XML attribute and as one shell word.
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(value=st.text(min_size=1, max_size=40))
+def test_fence_parameter_values_survive_xml_and_shell(value):
+    data = schema.load_vars(str(EXAMPLE))
+    data["controllers"][0]["fence"]["params"]["ip"] = value
+    errors = errors_of(data)
+    if errors:
+        assert len(errors) == 1 and "params.ip" in errors[0]
+        return
+    files = render.render_all(data)
+    params = semantics(files["cib.xml"])["resources"]["hakari-power-ctl1"]["params"]
+    assert params["ip"] == value
+    assert f"ip={value}" in _pcs_line(files["pcs-commands.sh"], "hakari-power-ctl1")
+
+
+@settings(max_examples=60, deadline=None)
+@given(name=st.text(min_size=1, max_size=20))
+def test_node_names_are_accepted_only_when_safe(name):
+    data = schema.load_vars(str(EXAMPLE))
+    data["computes"][1]["name"] = name
+    data["fencing"]["devices"][0]["host_map"] = {"cmp1": 1}
+    data["fencing"]["extra_levels"] = [{"node": "cmp1", "devices": ["pdu-a"]}]
+    if errors_of(data):
+        return
+    assert schema.NODE_NAME_RE.match(name)
+    files = render.render_all(data)
+    etree.fromstring(files["cib.xml"].encode())
+    assert f"ring0_addr: 192.0.2.22\n        ring1_addr: 198.51.100.22\n        name: {name}\n" \
+        in files["corosync.conf"]
+    assert shlex.quote(name) == name
+
+
+def test_shell_quoting_matches_ansible():
+    from ansible.plugins.filter.core import quote
+
+    for value in ["plain", "two words", "it's", "$(x)", "", None, 5, True]:
+        assert render.shell_quote(value) == quote(value)
+
+
+# -- the command ------------------------------------------------------------------------
+
+def run_hakari(*args, timeout=60):
+    return subprocess.run([sys.executable, "-m", "hakari", *args], capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_render_writes_the_four_files(tmp_path):
+    out = tmp_path / "out"
+    proc = run_hakari("render", "--vars", str(EXAMPLE), "--output-dir", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(os.listdir(out)) == sorted(render.OUTPUTS)  # no temporary files left
+    for name in render.OUTPUTS:
+        assert (out / name).stat().st_mode & 0o777 == 0o644
+    assert (out / "cib.xml").read_text() == render.render_all(
+        schema.load_vars(str(EXAMPLE)))["cib.xml"]
+
+
+def test_render_replaces_existing_files(tmp_path, example):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "cib.xml").write_text("old")
+    os.chmod(out / "cib.xml", 0o666)
+    example["allow_inline_secrets"] = True
+    vars_file = tmp_path / "v.yaml"
+    vars_file.write_text(yaml.safe_dump(example))
+    proc = run_hakari("render", "--vars", str(vars_file), "--output-dir", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "cib.xml").read_text().startswith("<cib ")
+    assert (out / "cib.xml").stat().st_mode & 0o777 == 0o600
+
+
+def test_bad_vars_exit_2_one_line_each_nothing_written(tmp_path, example):
+    example["computes"][0]["nodeid"] = 1
+    example["computes"][2]["name"] = "cmp<3>"
+    vars_file = tmp_path / "v.yaml"
+    vars_file.write_text(yaml.safe_dump(example))
+    out = tmp_path / "out"
+    proc = run_hakari("render", "--vars", str(vars_file), "--output-dir", str(out))
+    assert proc.returncode == 2
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 2, proc.stderr
+    assert all(ln.startswith(f"hakari: error: {vars_file}: ") for ln in lines)
+    assert "Traceback" not in proc.stderr
+    assert not out.exists()
+
+
+def test_missing_vars_file_is_one_line(tmp_path):
+    proc = run_hakari("render", "--vars", str(tmp_path / "nope.yaml"), "--check")
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("hakari: error: ") and proc.stderr.count("\n") == 1
+
+
+def test_check_writes_nothing(tmp_path):
+    proc = run_hakari("render", "--vars", str(EXAMPLE), "--check")
+    assert proc.returncode == 0 and "valid" in proc.stdout
+
+
+def test_write_files_leaves_old_files_when_a_write_fails(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "cib.xml").write_text("old")
+    files = {name: f"new {name}\n" for name in render.OUTPUTS}
+    modes = {name: 0o644 for name in render.OUTPUTS}
+    real_fsync = os.fsync
+    calls = []
+
+    def failing_fsync(fd):
+        calls.append(fd)
+        if len(calls) == 3:
+            raise OSError(28, "No space left on device")
+        return real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", failing_fsync)
+    with pytest.raises(OSError):
+        render.write_files(str(out), files, modes)
+    assert sorted(os.listdir(out)) == ["cib.xml"]
+    assert (out / "cib.xml").read_text() == "old"
+
+
+def test_example_unchanged_by_tests():
+    # The fixtures deep-copy nothing by accident: the file on disk stays the reference.
+    data = schema.load_vars(str(EXAMPLE))
+    assert copy.deepcopy(data) == data and schema.validate(data) == ([], [])
