@@ -107,6 +107,77 @@ recovery_opts = [
         "stop_at_destination", default=False,
         help="Leave evacuated instances stopped at the destination (Nova microversion "
         "2.95). By default hakari keeps each instance's power state."),
+    cfg.BoolOpt(
+        "mass_failure_per_aggregate", default=True,
+        help="Apply mass_failure_max_percent within each host aggregate too: losing "
+        "more than that share of one aggregate's computes at once blocks recovery of "
+        "the hosts in it, even when the cloud as a whole is below the threshold."),
+    cfg.FloatOpt(
+        "poll_interval", default=0.5, min=0.05, max=30.0,
+        help="Seconds between two looks at a failed host's evacuation migrations (one "
+        "call per host, not per instance). Lower finishes closer to Nova's own speed; "
+        "higher puts less load on the Nova API."),
+    cfg.FloatOpt(
+        "request_settle_time", default=10.0, min=0.0, max=600.0,
+        help="Seconds to wait, after an evacuate request whose answer was lost (dropped "
+        "connection, timeout, or hakari killed mid-call), before a migration listing "
+        "that still shows nothing for the instance counts as proof Nova did not act. "
+        "Nova records the migration before it answers, so this only needs to outlast "
+        "a slow Nova API worker; shorter risks a second evacuation."),
+    cfg.StrOpt(
+        "instance_selection", default="all", choices=[
+            ("all", "evacuate every instance of the failed host"),
+            ("tagged", "evacuate only instances tagged evacuable (see evacuable_tag)")],
+        help="Which instances of a failed host are evacuated."),
+    cfg.StrOpt(
+        "evacuable_tag", default="evacuable",
+        help="With instance_selection = tagged: the key that marks an instance "
+        "evacuable when set to a true value (true/yes/1/on) in the server metadata, "
+        "its flavor's extra specs, its image's properties, or the metadata of a host "
+        "aggregate the failed host belongs to (see evacuable_sources)."),
+    cfg.ListOpt(
+        "evacuable_sources", default=["server", "flavor", "image", "aggregate"],
+        item_type=types.String(choices=["server", "flavor", "image", "aggregate"]),
+        help="Where evacuable_tag is looked for: server (metadata), flavor (extra "
+        "specs), image (properties, from Nova >= 2.98), aggregate (metadata of the "
+        "failed host's aggregates)."),
+    cfg.BoolOpt(
+        "evacuate_error_instances", default=False,
+        help="Also evacuate instances that were already in ERROR before the host "
+        "failed. Off: they are reported skipped. Instances that end in ERROR because "
+        "of hakari's own failed attempt are always retried."),
+    cfg.ListOpt(
+        "excluded_hosts", default=[],
+        help="Nova compute hosts hakari never recovers: an incident for one of them is "
+        "BLOCKED and `hakari evacuate` refuses it."),
+    cfg.ListOpt(
+        "excluded_instances", default=[],
+        help="Instance UUIDs never evacuated (reported skipped)."),
+    cfg.StrOpt(
+        "priority_key", default="hakari:priority",
+        help="Server metadata key holding an integer evacuation priority: higher goes "
+        "first; missing or not an integer counts as 0; ties keep Nova's order."),
+    cfg.StrOpt(
+        "target", default="auto", choices=[
+            ("auto", "Nova's scheduler picks each destination"),
+            ("reserved_host", "evacuate to the reserved hosts only"),
+            ("auto_priority", "scheduler first; retries go to a reserved host"),
+            ("rh_priority", "reserved host first; retries let the scheduler pick")],
+        help="How destinations are chosen. Reserved hosts are enabled in Nova when "
+        "hakari first sends an instance to them."),
+    cfg.ListOpt(
+        "reserved_hosts", default=[],
+        help="Nova compute hosts kept free (usually disabled) as evacuation targets, "
+        "in order of preference."),
+    cfg.StrOpt(
+        "reserved_hosts_aggregate", default="",
+        help="Name of a host aggregate whose hosts are reserved hosts too (after those "
+        "in reserved_hosts)."),
+    cfg.BoolOpt(
+        "capacity_check", default=True,
+        help="Before evacuating, compare the instances' flavors with the free vCPUs, "
+        "RAM and disk of the usable computes and report what cannot fit instead of "
+        "sending evacuations bound to fail. Skipped when Nova does not report usage."),
 ]
 
 openstack_group = cfg.OptGroup(
@@ -152,9 +223,14 @@ def list_opts():
 
 def register(conf: cfg.ConfigOpts) -> None:
     for group, opts in _GROUPS:
-        if group is not None:
-            conf.register_group(group)
-        conf.register_opts(opts, group=group)
+        if group is None:
+            conf.register_opts(opts)
+            continue
+        # A fresh OptGroup per ConfigOpts: oslo.config keeps overrides in the group
+        # object, so sharing the module-level one would leak set_override() (e.g.
+        # --os-cloud) from one load() into the next.
+        conf.register_group(cfg.OptGroup(group.name, title=group.title, help=group.help))
+        conf.register_opts(opts, group=group.name)
 
 
 def load(config_files: list[str] | None = None, os_cloud: str | None = None) -> cfg.ConfigOpts:

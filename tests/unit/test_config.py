@@ -79,3 +79,8 @@ def test_sample_config_is_current(tmp_path):
     committed = ROOT / "etc/hakari/hakari.conf.sample"
     assert committed.read_text() == out.read_text(), \
         "etc/hakari/hakari.conf.sample is stale: run `make sample-config`"
+
+
+def test_overrides_do_not_leak_between_loads():
+    assert config.load([], os_cloud="first").openstack.cloud == "first"
+    assert config.load([]).openstack.cloud == ""
