@@ -24,11 +24,13 @@ demo: deps
 
 # A 3-node Pacemaker lab for people: LAB_ARGS="--nodes 5" or "--single --ghosts 2".
 # Drive it with `$(PY) -m lab --help` (status, exec, power-off, cut, …).
+LAB_NAME ?= lab
 lab-up: apt venv
-	$(PY) -m lab up $(LAB_ARGS)
+	$(PY) -m lab up --name $(LAB_NAME) $(LAB_ARGS)
 
 lab-down:
-	@if [ -x $(PY) ]; then $(PY) -m lab down --all; else python3 -m lab down --all; fi
+	@if [ -x $(PY) ]; then $(PY) -m lab down --name $(LAB_NAME); \
+	else python3 -m lab down --name $(LAB_NAME); fi
 
 deps: apt venv .venv-nova
 
