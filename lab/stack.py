@@ -1,0 +1,126 @@
+"""The whole stack on one machine: the Pacemaker lab, the Nova lab on its bridge, and
+hakari wired between them as an operator would wire it.
+
+Nova runs in its own network namespace cabled to the lab bridge at 10.213.0.2 (and on
+host loopback for the test's own admin client), so hakari inside a node reaches it the
+way a real compute node reaches its controllers. Powering a node off cuts its Pacemaker
+daemons and stops its nova-compute together, like a real power cut.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from lab import config
+from lab import nova as nova_lab
+from lab.cluster import REPO_ROOT, Lab
+
+FENCE_HAKARI_PATH = "/usr/sbin/fence_hakari"
+NOVA_DEVICE_ID = "hakari-nova"
+
+
+def install_fence_hakari(python: str = sys.executable, path: str = FENCE_HAKARI_PATH) -> None:
+    """Make fence_hakari visible to pacemaker-fenced (it only runs /usr/sbin/fence_*)."""
+    script = (f"#!/bin/sh\n# Installed by hakari's lab: fence_hakari from {REPO_ROOT}\n"
+              f"exec {python} -m hakari.resource_agents.fence_hakari \"$@\"\n")
+    tmp = f"{path}.tmp.{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.write(script)
+    os.chmod(tmp, 0o755)
+    os.replace(tmp, path)
+
+
+def hakari_conf(stack_dir: str, clouds_yaml: str, cloud: str) -> str:
+    path = os.path.join(stack_dir, "hakari.conf")
+    with open(path, "w") as f:
+        f.write(f"[DEFAULT]\nstate_dir = {os.path.join(stack_dir, 'hakari-state')}\n"
+                f"[openstack]\ncloud = {cloud}\nclouds_file = {clouds_yaml}\n"
+                "api_timeout = 20\n")
+    os.chmod(path, 0o644)
+    return path
+
+
+def nova_device_xml(conf_path: str, nodes: list[str], evacuation_wait: float) -> str:
+    return (
+        f'<primitive id="{NOVA_DEVICE_ID}" class="stonith" type="fence_hakari">'
+        f'<instance_attributes id="{NOVA_DEVICE_ID}-ia">'
+        f'<nvpair id="{NOVA_DEVICE_ID}-hosts" name="pcmk_host_list" value="{" ".join(nodes)}"/>'
+        f'<nvpair id="{NOVA_DEVICE_ID}-conf" name="config_file" value="{conf_path}"/>'
+        f'<nvpair id="{NOVA_DEVICE_ID}-wait" name="evacuation_wait" value="{evacuation_wait:g}"/>'
+        "</instance_attributes>"
+        f'<operations><op id="{NOVA_DEVICE_ID}-monitor" name="monitor" interval="60s"/>'
+        "</operations></primitive>")
+
+
+def topology_xml(nodes: list[str]) -> str:
+    """Level 1 for each node: the power device, then fence_hakari. Pacemaker runs the
+    second only after the first succeeded, so Nova hears of a fencing only once the
+    host is really off."""
+    levels = "".join(
+        f'<fencing-level id="fl-{n}-1" target="{n}" index="1" '
+        f'devices="{config.FENCE_DEVICE_ID},{NOVA_DEVICE_ID}"/>' for n in nodes)
+    return f"<fencing-topology>{levels}</fencing-topology>"
+
+
+class Stack:
+    def __init__(self, pcmk: Lab, nova, conf_path: str, netns: str):
+        self.pcmk = pcmk
+        self.nova = nova
+        self.conf_path = conf_path
+        self.netns = netns
+
+    @property
+    def nodes(self) -> list[str]:
+        return list(self.nova.hosts)
+
+    @classmethod
+    def up(cls, pcmk: Lab, *, evacuation_wait: float = 50.0,
+           python: str = sys.executable) -> "Stack":
+        """Wire Nova and fence_hakari into the running Pacemaker lab ``pcmk``."""
+        nodes = sorted(pcmk.state["nodes"])
+        netns = f"hakari-{pcmk.name}-nova"
+        pcmk.attach_namespace(netns, config.NOVA_ADDRESS)
+        run_dir = os.path.join(pcmk.path, "nova")
+        nova = nova_lab.start(run_dir, hosts=nodes, listen=("127.0.0.1",), netns=netns,
+                              netns_listen=(config.NOVA_ADDRESS,))
+        try:
+            conf_path = hakari_conf(pcmk.path, nova.netns_clouds_yaml, nova.cloud)
+            install_fence_hakari(python)
+            pcmk.exec(nodes[0], ["cibadmin", "--create", "-o", "resources", "--xml-text",
+                                 nova_device_xml(conf_path, nodes, evacuation_wait)])
+            pcmk.exec(nodes[0], ["cibadmin", "--create", "-o", "configuration",
+                                 "--xml-text", topology_xml(nodes)])
+        except BaseException:
+            nova.stop()
+            raise
+        return cls(pcmk, nova, conf_path, netns)
+
+    def power_off(self, node: str) -> None:
+        self.pcmk.power_off(node)
+        self.nova.control.stop_compute(node)
+
+    def power_on(self, node: str, *, wait: bool = True) -> None:
+        # The host rebooted: its hypervisor comes back empty.
+        self.nova.control.start_compute(node, rebooted=True)
+        self.pcmk.power_on(node, wait=wait)
+
+    def crm_attribute(self, node: str, name: str, value: str | None = None,
+                      via: str | None = None) -> str | None:
+        """Query (value None) or set a permanent node attribute from a live node."""
+        via = via or next(n for n in self.nodes if n != node and self.pcmk.is_on(n))
+        argv = ["crm_attribute", "--type", "nodes", "--node", node, "--name", name]
+        if value is None:
+            res = self.pcmk.exec(via, argv + ["--query", "--quiet"], check=False)
+            return res.stdout.decode().strip() if res.returncode == 0 else None
+        self.pcmk.exec(via, argv + ["--update", value])
+        return value
+
+    def down(self) -> None:
+        try:
+            self.nova.stop()
+        finally:
+            try:
+                os.unlink(FENCE_HAKARI_PATH)
+            except FileNotFoundError:
+                pass
