@@ -85,3 +85,41 @@ def nova(nova_lab, nova_admin):
     all computes are running and enabled again afterwards."""
     yield nova_lab
     restore_computes(nova_lab, nova_admin)
+
+
+# --- the fake Nova (lab/fakenova: stdlib HTTP server for scale, latency, faults) -------------
+# Imported lazily so a broken fake never breaks collection of the real-Nova tests above.
+
+FAKE_NOVA_HOSTS = ("node1", "node2", "node3")
+
+
+@pytest.fixture
+def fake_nova():
+    """A started FakeNova on 127.0.0.1 (free port, seed 0) with computes node1..node3 like
+    the Nova lab, no servers, 0.05 s rebuilds. Stopped afterwards, with all its threads;
+    an exception inside the fake fails the test."""
+    from lab.fakenova import EvacuationConfig, FakeNova
+
+    fake = FakeNova(seed=0, evacuation=EvacuationConfig(rebuild_time=0.05))
+    fake.add_hosts(FAKE_NOVA_HOSTS)
+    fake.start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
+    assert not fake.errors, fake.errors[0]
+
+
+@pytest.fixture
+def fake_nova_process(tmp_path):
+    """FakeNova in a child process (python -m lab.fakenova), driven through .control /
+    the same method names; computes node1..node3. Terminated (by PID) afterwards."""
+    from lab.fakenova import FakeNovaProcess
+
+    proc = FakeNovaProcess(seed=0, workdir=str(tmp_path),
+                           args=["--hosts", ",".join(FAKE_NOVA_HOSTS), "--rebuild-time", "0.05"])
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
