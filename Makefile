@@ -22,10 +22,12 @@ test: deps
 demo: deps
 	$(PY) -m lab.demo
 
-# A 3-node Pacemaker lab for people: LAB_ARGS="--nodes 5" or "--single --ghosts 2".
-# Drive it with `$(PY) -m lab --help` (status, exec, power-off, cut, …).
+# The lab for people: a 3-node Pacemaker cluster plus a real Nova on its bridge, with
+# fence_hakari in the fencing topology. LAB_ARGS="--nova --nodes 5", or "--single" for
+# one node with a ghost and no Nova. Drive it with `$(PY) -m lab --help`.
 LAB_NAME ?= lab
-lab-up: apt venv
+LAB_ARGS ?= --nova
+lab-up: apt venv .venv-nova
 	$(PY) -m lab up --name $(LAB_NAME) $(LAB_ARGS)
 
 lab-down:

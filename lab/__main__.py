@@ -36,6 +36,12 @@ def cmd_up(args) -> int:
           + (f"; ghosts {', '.join(lab.ghosts)}" if lab.ghosts else "")
           + f"; state {lab.path}")
     print("timings (s): " + json.dumps(lab.timings))
+    if args.nova:
+        from lab.stack import Stack
+        stack = Stack.up(lab, exit_with_parent=False)
+        print(f"nova: {stack.nova.auth_url} (pid {stack.nova.pid}); clouds.yaml "
+              f"{stack.nova.clouds_yaml} (inside nodes: {stack.nova.netns_clouds_yaml}), "
+              f"cloud {stack.nova.cloud}; hakari.conf for nodes: {stack.conf_path}")
     print(f"run on a node: python -m lab exec --name {lab.name} node1 -- crm_mon -1")
     return 0
 
@@ -44,7 +50,11 @@ def cmd_down(args) -> int:
     check_prerequisites()
     names = teardown.list_labs() if args.all else [args.name]
     for name in names:
-        report = Lab(name).down(keep_logs=args.keep_logs)
+        lab = Lab(name)
+        from lab.stack import down as stack_down
+        if stack_down(lab.path):
+            print(f"lab {name}: nova stopped")
+        report = lab.down(keep_logs=args.keep_logs)
         print(f"lab {name} down in {report['seconds']}s"
               + ("" if report.get("graceful", True) else " (some daemons had to be killed)"))
     if args.all and not names:
@@ -193,6 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cib-xml", action="append", metavar="FILE",
                    help="extra CIB element (primitive, alert, …) from FILE; repeatable")
     p.add_argument("--no-wait", action="store_true", help="do not wait for the cluster")
+    p.add_argument("--nova", action="store_true",
+                   help="also start a real Nova (computes named like the nodes) on the lab "
+                   "bridge at 10.213.0.2 and put fence_hakari in the fencing topology")
     p.add_argument("--timeout", type=float, default=60.0)
 
     p = add("down", cmd_down, "stop and remove a lab (nothing left behind)")

@@ -75,15 +75,19 @@ class Stack:
         return list(self.nova.hosts)
 
     @classmethod
-    def up(cls, pcmk: Lab, *, evacuation_wait: float = 50.0,
-           python: str = sys.executable) -> "Stack":
-        """Wire Nova and fence_hakari into the running Pacemaker lab ``pcmk``."""
+    def up(cls, pcmk: Lab, *, evacuation_wait: float = 50.0, python: str = sys.executable,
+           exit_with_parent: bool = True) -> "Stack":
+        """Wire Nova and fence_hakari into the running Pacemaker lab ``pcmk``.
+
+        exit_with_parent=False keeps Nova running after this process exits (`make
+        lab-up`); `down(name)` stops it again.
+        """
         nodes = sorted(pcmk.state["nodes"])
         netns = f"hakari-{pcmk.name}-nova"
         pcmk.attach_namespace(netns, config.NOVA_ADDRESS)
-        run_dir = os.path.join(pcmk.path, "nova")
-        nova = nova_lab.start(run_dir, hosts=nodes, listen=("127.0.0.1",), netns=netns,
-                              netns_listen=(config.NOVA_ADDRESS,))
+        nova = nova_lab.start(nova_dir(pcmk.path), hosts=nodes, listen=("127.0.0.1",),
+                              netns=netns, netns_listen=(config.NOVA_ADDRESS,),
+                              exit_with_parent=exit_with_parent)
         try:
             conf_path = hakari_conf(pcmk.path, nova.netns_clouds_yaml, nova.cloud)
             install_fence_hakari(python)
@@ -120,7 +124,25 @@ class Stack:
         try:
             self.nova.stop()
         finally:
-            try:
-                os.unlink(FENCE_HAKARI_PATH)
-            except FileNotFoundError:
-                pass
+            _remove_fence_hakari()
+
+
+def nova_dir(lab_path: str) -> str:
+    return os.path.join(lab_path, "nova")
+
+
+def down(lab_path: str) -> bool:
+    """Stop the Nova of the stack whose Pacemaker lab lives at lab_path, if any; also
+    works for a stack left behind by a process that died."""
+    stopped = False
+    if os.path.isdir(nova_dir(lab_path)):
+        stopped = nova_lab.down(nova_dir(lab_path))
+    _remove_fence_hakari()
+    return stopped
+
+
+def _remove_fence_hakari() -> None:
+    try:
+        os.unlink(FENCE_HAKARI_PATH)
+    except FileNotFoundError:
+        pass
