@@ -234,6 +234,10 @@ class _Agent:
         if not service.enabled and (service.disabled_reason or "").startswith(REASON_PREFIX):
             _, rid = self.nova.enable(service)
             _log(f"{host}: nova-compute enabled (request {rid})")
+        from hakari.cluster import attributes
+        # The host is back: its fencing record no longer describes an outage. The engine
+        # relies on this (a down node still carrying the record has been down since).
+        attributes.delete(node, FENCED_ATTRIBUTE, timeout=self.conf.cluster.tool_timeout)
         print("Success: Powered ON")
         return EXIT_OK
 

@@ -73,6 +73,7 @@ def test_unfencing_waits_for_the_evacuation(stack, admin):
     assert done.returncode == 0, done.stderr.decode()
     svc = service(admin, "node2")
     assert svc.status == "enabled" and not svc.is_forced_down
+    assert stack.crm_attribute("node2", "hakari-fenced") is None
 
 
 def test_failed_power_fencing_never_reaches_nova(stack, admin):

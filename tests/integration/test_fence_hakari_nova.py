@@ -89,6 +89,7 @@ def test_on_waits_for_evacuation_then_enables(nova, nova_admin, cib, conf_file):
     assert done.returncode == 0, done.stderr
     svc = compute(nova_admin, "node3")
     assert not svc.is_forced_down and svc.status == "enabled"
+    assert attributes.query("node3", "hakari-fenced") is None
     wait_for(lambda: compute(nova_admin, "node3").state == "up", 60, what="node3 up")
 
 
