@@ -41,3 +41,27 @@ def delete(node: str, name: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
     """Remove the attribute; removing one that is not set is not an error."""
     run(["crm_attribute", "--type", "nodes", "--node", node, "--name", name, "--delete"],
         timeout=timeout, ok_codes=(0, _NO_SUCH))
+
+
+def read_all(prefix: str = "hakari-", *, timeout: float = DEFAULT_TIMEOUT) -> dict[str, dict[str, str]]:
+    """Every permanent node attribute whose name starts with ``prefix``, by node name.
+
+    One cibadmin call for the whole cluster: the engine reconciles every few seconds
+    and must not run one crm_attribute per node.
+    """
+    from hakari.cluster.xml import parse_xml
+
+    result = run(["cibadmin", "--query", "--scope", "nodes"], timeout=timeout)
+    return parse_node_attributes(parse_xml(result.stdout, "CIB nodes section", ("nodes",)),
+                                 prefix)
+
+
+def parse_node_attributes(nodes, prefix: str) -> dict[str, dict[str, str]]:
+    found: dict[str, dict[str, str]] = {}
+    for node in nodes.iterchildren("node"):
+        name = node.get("uname") or node.get("id")
+        for nvpair in node.iterfind("instance_attributes/nvpair"):
+            key = nvpair.get("name") or ""
+            if key.startswith(prefix) and name:
+                found.setdefault(name, {})[key] = nvpair.get("value") or ""
+    return found

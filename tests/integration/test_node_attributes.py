@@ -49,3 +49,13 @@ def test_unknown_node_is_a_clear_error(cib):
 def test_multiline_values_are_refused(cib):
     with pytest.raises(ValueError):
         attributes.update("node1", "hakari-x", "a\nb")
+
+
+def test_read_all_in_one_call(cib):
+    attributes.update("node1", "hakari-incident", '{"state": "DETECTED"}')
+    attributes.update("compute1", "hakari-fenced", "2026-11-25T07:00:00+00:00")
+    attributes.update("compute1", "other-attr", "x")
+    assert attributes.read_all() == {
+        "node1": {"hakari-incident": '{"state": "DETECTED"}'},
+        "compute1": {"hakari-fenced": "2026-11-25T07:00:00+00:00"},
+    }
