@@ -1,0 +1,1 @@
+"""The long-running engine: alerts and cluster state in, incidents and recoveries out."""

@@ -1,0 +1,164 @@
+"""What the engine should do next, from one look at the cluster. Pure.
+
+The loss time (``lost_at``) of an incident is what keeps an old fencing from proving a new
+loss, so it is chosen as a moment the node is known to have been alive or, failing that,
+a moment it is known to have been down ever since:
+
+- the node was seen online by this engine: the last time it was (any fencing after that
+  happened after it was last alive);
+- a node-lost alert arrived after that: the alert's time;
+- neither (the engine just started) and the node is unclean: now (Pacemaker has not
+  fenced it yet; the proof will come from the fencing still to happen);
+- neither, the node is cleanly offline and carries fence_hakari's ``hakari-fenced``
+  record: that record's time (fence_hakari clears it when the node comes back, so the
+  node has been down since);
+- otherwise the loss cannot be dated and the engine does not act on its own: it says so,
+  and an operator can run `hakari evacuate`.
+
+A node that is offline but not unclean, with no fencing since it was last seen alive, left
+the cluster cleanly: Pacemaker only fences nodes it lost uncleanly. That is a planned stop:
+no incident (safety rule 6).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Iterable, Mapping
+
+from hakari.fencing.verdict import CONFIRMED, FAILED, fence_verdict
+from hakari.model import ClusterSnapshot, Incident, NodeState
+
+OPEN = "open"                  # new incident, state DETECTED
+CONFIRM = "confirm"            # fencing proven: FENCE_CONFIRMED, then recover
+RECOVER = "recover"            # resume a recovery that was under way
+FENCE_FAILED = "fence-failed"  # fencing failed (or took too long): keep waiting, loudly
+RETURNED = "returned"          # the node is back: re-enable once evacuations are done
+UNDATED = "undated"            # lost, but when cannot be told: report, do nothing
+
+# Incidents in these states still need the engine.
+OPEN_STATES = frozenset({"DETECTED", "FENCE_FAILED", "FENCE_CONFIRMED", "FORCED_DOWN",
+                         "EVACUATING", "EVACUATED", "HOST_RETURNED"})
+RECOVERING = frozenset({"FENCE_CONFIRMED", "FORCED_DOWN", "EVACUATING"})
+AWAITING_FENCE = frozenset({"DETECTED", "FENCE_FAILED"})
+
+
+@dataclasses.dataclass
+class Memory:
+    """What the engine saw in earlier looks; lost on restart, by design rebuilt from the
+    CIB and the alert spool."""
+
+    last_online: dict[str, dt.datetime] = dataclasses.field(default_factory=dict)
+    lost_alert: dict[str, dt.datetime] = dataclasses.field(default_factory=dict)
+
+    def observe(self, snapshot: ClusterSnapshot, now: dt.datetime) -> None:
+        for node in snapshot.nodes:
+            if node.online and not node.unclean:
+                self.last_online[node.name] = now
+                self.lost_alert.pop(node.name, None)
+
+    def node_alert(self, node: str, member: bool, when: dt.datetime) -> None:
+        if member:
+            self.last_online[node] = max(when, self.last_online.get(node, when))
+            self.lost_alert.pop(node, None)
+        elif when >= self.last_online.get(node, when):
+            self.lost_alert.setdefault(node, when)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Step:
+    node: str
+    action: str
+    lost_at: dt.datetime | None = None
+    reason: str = ""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Decision:
+    steps: tuple[Step, ...]
+    # Set when the engine must not act at all (no quorum): why.
+    blocked: str | None = None
+
+
+def compute_nodes(snapshot: ClusterSnapshot, configured: Iterable[str]) -> list[NodeState]:
+    """The nodes that are Nova compute hosts: the configured ones, or else every
+    pacemaker_remote node (guests and members are not computes by default)."""
+    names = set(configured)
+    if names:
+        return [n for n in snapshot.nodes if n.name in names]
+    return [n for n in snapshot.nodes if n.type == "remote"]
+
+
+def is_lost(node: NodeState) -> bool:
+    return node.unclean or not node.online
+
+
+def decide(snapshot: ClusterSnapshot, incidents: Mapping[str, Incident], memory: Memory,
+           fenced_records: Mapping[str, dt.datetime], computes: Iterable[NodeState],
+           now: dt.datetime, *, clock_skew: float, confirm_timeout: float) -> Decision:
+    if snapshot.quorate is not True:
+        why = "no quorum" if snapshot.quorate is False else "no DC, quorum unknown"
+        return Decision((), f"this partition has {why}: hakari does not act")
+    steps: list[Step] = []
+    for node in computes:
+        incident = incidents.get(node.name)
+        if incident is not None and incident.state not in OPEN_STATES:
+            incident = None  # closed (ENABLED, FAILED, BLOCKED): a new loss is new
+        if not is_lost(node):
+            if incident is not None and incident.state not in RECOVERING:
+                steps.append(Step(node.name, RETURNED, incident.lost_at,
+                                  f"{node.name} is back online"))
+            continue
+        if incident is None:
+            step = _open(snapshot, node, memory, fenced_records, now, clock_skew)
+            if step is not None:
+                steps.append(step)
+            continue
+        if incident.state in RECOVERING:
+            steps.append(Step(node.name, RECOVER, incident.lost_at, "recovery under way"))
+        elif incident.state in AWAITING_FENCE:
+            steps.extend(_fencing(snapshot, node, incident, now, clock_skew,
+                                  confirm_timeout))
+    return Decision(tuple(steps))
+
+
+def _open(snapshot, node, memory, fenced_records, now, clock_skew) -> Step | None:
+    seen = memory.last_online.get(node.name)
+    alert = memory.lost_alert.get(node.name)
+    if seen is not None or alert is not None:
+        lost_at = max(t for t in (seen, alert) if t is not None)
+        if not node.unclean and not _fenced_since(snapshot, node.name, lost_at, clock_skew):
+            return None  # left cleanly: a planned stop
+        return Step(node.name, OPEN, lost_at, "lost" + (" (alert)" if alert else ""))
+    if node.unclean:
+        return Step(node.name, OPEN, now, "found unclean")
+    record = fenced_records.get(node.name)
+    if record is not None:
+        return Step(node.name, OPEN, record, "down since fence_hakari fenced it")
+    if _fenced_since(snapshot, node.name, dt.datetime(1970, 1, 2, tzinfo=dt.timezone.utc),
+                     clock_skew):
+        return Step(node.name, UNDATED, None,
+                    f"{node.name} is offline and was fenced, but hakari cannot tell when "
+                    "it was lost; if it needs recovery run `hakari evacuate "
+                    f"{node.name}`")
+    return None  # offline with no fencing on record: not a failure hakari can see
+
+
+def _fencing(snapshot, node, incident, now, clock_skew, confirm_timeout) -> list[Step]:
+    verdict = fence_verdict(snapshot.fence_events, node.name, incident.lost_at,
+                            clock_skew=clock_skew, guest_hosts=snapshot.guest_hosts)
+    if verdict.kind == CONFIRMED:
+        return [Step(node.name, CONFIRM, incident.lost_at, verdict.reason)]
+    overdue = (now - incident.lost_at).total_seconds() > confirm_timeout
+    if verdict.kind == FAILED or overdue:
+        if incident.state == "FENCE_FAILED":
+            return []
+        reason = verdict.reason if verdict.kind == FAILED else \
+            f"no successful fencing of {node.name} within {confirm_timeout:g}s"
+        return [Step(node.name, FENCE_FAILED, incident.lost_at, reason)]
+    return []
+
+
+def _fenced_since(snapshot, node: str, since: dt.datetime, clock_skew: float) -> bool:
+    return fence_verdict(snapshot.fence_events, node, since,
+                         clock_skew=clock_skew).kind == CONFIRMED
