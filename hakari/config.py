@@ -175,9 +175,11 @@ recovery_opts = [
         "in reserved_hosts)."),
     cfg.BoolOpt(
         "capacity_check", default=True,
-        help="Before evacuating, compare the instances' flavors with the free vCPUs, "
-        "RAM and disk of the usable computes and report what cannot fit instead of "
-        "sending evacuations bound to fail. Skipped when Nova does not report usage."),
+        help="Before evacuating, compare the instances' flavors (in evacuation order) "
+        "with the free vCPU, RAM and disk that placement reports for the computes they "
+        "may go to, and report those that cannot fit as failed instead of sending "
+        "evacuations bound to fail. Skipped, with a journal note, when placement "
+        "cannot be read."),
 ]
 
 openstack_group = cfg.OptGroup(

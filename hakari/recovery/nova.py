@@ -24,8 +24,16 @@ from hakari.errors import HakariError
 # power state (2.95 would leave it stopped at the destination).
 DEFAULT_MICROVERSION = "2.68"
 STOP_AT_DESTINATION_MICROVERSION = "2.95"
+# Server listings: 2.47 embeds the flavor with its extra specs, 2.98 the image properties,
+# so one paginated call carries everything the selection policy reads.
+LIST_MICROVERSION = (2, 98)
+# Migrations: 2.59 adds uuid and marker pagination, 2.80 project/user.
+MIGRATIONS_MICROVERSION = "2.80"
 COMPUTE_BINARY = "nova-compute"
 PAGE_SIZE = 1000
+# Parallel evacuations share one HTTP session; requests' default pool keeps only 10
+# connections per endpoint and would reconnect for every call beyond that.
+HTTP_POOL_SIZE = 128
 
 # Migration statuses: done = rebuilt on the destination; completed = and the source
 # cleaned up after it came back.
@@ -34,14 +42,20 @@ MIGRATION_FAILURE = frozenset({"failed", "error"})
 
 
 class NovaError(HakariError):
-    """A Nova call failed for good (after any retries)."""
+    """A Nova call failed for good (after any retries).
+
+    ``ambiguous``: the request may have reached Nova and taken effect (5xx, read
+    timeout, connection lost after sending). A caller of a non-idempotent call must
+    look at Nova's state before trying again.
+    """
 
     exit_code = 1
 
-    def __init__(self, message, status=None, request_id=None):
+    def __init__(self, message, status=None, request_id=None, ambiguous=False):
         super().__init__(message)
         self.status = status
         self.request_id = request_id
+        self.ambiguous = ambiguous
 
 
 class NovaNotFound(NovaError):
@@ -61,6 +75,8 @@ class ComputeService:
     forced_down: bool
     disabled_reason: str | None
     zone: str | None = None
+    # Nova's last write of the service row: its last heartbeat, or hakari's last change.
+    updated_at: dt.datetime | None = None
 
     @property
     def up(self) -> bool:
@@ -84,6 +100,14 @@ class Server:
     flavor: dict
     image_id: str | None
     tags: tuple[str, ...] = ()
+    image_properties: dict = dataclasses.field(default_factory=dict)
+    # Nova's fault message for a server in ERROR (why a rebuild failed).
+    fault: str | None = None
+
+    @property
+    def flavor_extra_specs(self) -> dict:
+        specs = self.flavor.get("extra_specs")
+        return specs if isinstance(specs, dict) else {}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -104,6 +128,35 @@ class Migration:
     @property
     def failed(self) -> bool:
         return self.status in MIGRATION_FAILURE
+
+    @property
+    def in_flight(self) -> bool:
+        return not (self.succeeded or self.failed)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Aggregate:
+    id: str
+    name: str
+    hosts: tuple[str, ...]
+    metadata: dict
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Hypervisor:
+    """Free room on one compute, as the hypervisor API reports it (before 2.88)."""
+
+    host: str
+    state: str
+    status: str
+    vcpus: int
+    vcpus_used: int
+    memory_mb: int
+    memory_mb_used: int
+    local_gb: int
+    local_gb_used: int
+    # The compute node name: placement's resource provider name; may differ from host.
+    name: str = ""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -131,18 +184,51 @@ def _service(d: dict) -> ComputeService:
     return ComputeService(
         id=str(d.get("id")), host=d.get("host") or "", state=d.get("state") or "unknown",
         status=d.get("status") or "unknown", forced_down=bool(d.get("forced_down")),
-        disabled_reason=d.get("disabled_reason"), zone=d.get("zone"))
+        disabled_reason=d.get("disabled_reason"), zone=d.get("zone"),
+        updated_at=parse_time(d.get("updated_at")))
 
 
 def _server(d: dict) -> Server:
     image = d.get("image")
+    image = image if isinstance(image, dict) else {}
+    fault = d.get("fault")
     return Server(
         id=d["id"], name=d.get("name") or "", status=d.get("status") or "UNKNOWN",
         host=d.get("OS-EXT-SRV-ATTR:host"), project_id=d.get("tenant_id"),
         task_state=d.get("OS-EXT-STS:task_state"), vm_state=d.get("OS-EXT-STS:vm_state"),
         metadata=dict(d.get("metadata") or {}), flavor=dict(d.get("flavor") or {}),
-        image_id=image.get("id") if isinstance(image, dict) else None,
-        tags=tuple(d.get("tags") or ()))
+        image_id=image.get("id"), tags=tuple(d.get("tags") or ()),
+        image_properties=dict(image.get("properties") or {}),
+        fault=_one_line(fault["message"])[:300] if isinstance(fault, dict)
+        and fault.get("message") else None)
+
+
+def _aggregate(d: dict) -> Aggregate:
+    return Aggregate(id=str(d.get("id")), name=d.get("name") or "",
+                     hosts=tuple(d.get("hosts") or ()), metadata=dict(d.get("metadata") or {}))
+
+
+def _hypervisor(d: dict) -> Hypervisor:
+    def num(key):
+        try:
+            return int(d.get(key) or 0)
+        except (TypeError, ValueError):
+            return 0
+    service = d.get("service") or {}
+    return Hypervisor(
+        host=service.get("host") or d.get("hypervisor_hostname") or "",
+        state=d.get("state") or "unknown", status=d.get("status") or "unknown",
+        vcpus=num("vcpus"), vcpus_used=num("vcpus_used"), memory_mb=num("memory_mb"),
+        memory_mb_used=num("memory_mb_used"), local_gb=num("local_gb"),
+        local_gb_used=num("local_gb_used"), name=d.get("hypervisor_hostname") or "")
+
+
+def _version(text: str) -> tuple[int, int]:
+    major, _, minor = (text or "").partition(".")
+    try:
+        return int(major), int(minor)
+    except ValueError:
+        return (2, 1)
 
 
 def _migration(d: dict) -> Migration:
@@ -159,13 +245,16 @@ class Nova:
 
     def __init__(self, adapter, *, timeout: float = 30.0, attempts: int = 4,
                  backoff: float = 0.5, microversion: str = DEFAULT_MICROVERSION,
-                 sleep: Callable[[float], None] = time.sleep):
+                 sleep: Callable[[float], None] = time.sleep, placement=None):
         self._adapter = adapter
+        # ``connection.placement``, for free capacity; None when not wanted.
+        self._placement = placement
         self.timeout = timeout
         self.attempts = max(1, attempts)
         self.backoff = backoff
         self.microversion = microversion
         self._sleep = sleep
+        self._max_version: tuple[int, int] | None = None
 
     @classmethod
     def connect(cls, conf) -> "Nova":
@@ -189,16 +278,17 @@ class Nova:
                 load_envvars=False)
             region = loader.get_one(cloud=opts.cloud, **kwargs)
             conn = openstack.connection.Connection(config=region)
+            _widen_pool(conn.session)
         except (openstack.exceptions.SDKException, ks_exc.ClientException,
                 OSError) as err:
             raise HakariError(f"cloud {opts.cloud!r}: {_one_line(err)}") from None
-        return cls(conn.compute, timeout=opts.api_timeout)
+        return cls(conn.compute, timeout=opts.api_timeout, placement=conn.placement)
 
     # -- transport -------------------------------------------------------------------
 
     def _call(self, method: str, url: str, *, json=None, params=None,
               microversion: str | None = None, retry_ambiguous: bool = True,
-              retry_conflict: bool = False) -> Answer:
+              retry_conflict: bool = False, adapter=None) -> Answer:
         """One REST call with retries.
 
         ``retry_ambiguous`` covers failures after the request may have reached Nova
@@ -206,6 +296,7 @@ class Nova:
         for evacuate, whose caller must re-check Nova before trying again.
         """
         from keystoneauth1 import exceptions as ks_exc
+        from openstack import exceptions as os_exc
 
         mv = microversion or self.microversion
         last: Exception | None = None
@@ -213,15 +304,19 @@ class Nova:
             if attempt:
                 self._sleep(self._delay(attempt))
             try:
-                resp = self._adapter.request(
+                resp = (adapter or self._adapter).request(
                     url, method, json=json, params=params, microversion=mv,
                     raise_exc=False, timeout=self.timeout, connect_retries=0)
-            except (ks_exc.ConnectFailure, ks_exc.ConnectTimeout) as err:
-                # Never reached Nova: always safe to retry.
-                last = NovaError(f"{method} {url}: cannot connect: {_one_line(err)}")
-                continue
-            except (ks_exc.RetriableConnectionFailure, ks_exc.ClientException) as err:
-                last = NovaError(f"{method} {url}: {_one_line(err)}")
+            except (ks_exc.CatalogException, ks_exc.AuthorizationFailure,
+                    ks_exc.MissingAuthPlugin, os_exc.ServiceDisabledException) as err:
+                # Nothing was sent and nothing will change by trying again.
+                raise NovaError(f"{method} {url}: {_one_line(err)}") from None
+            except ks_exc.ClientException as err:
+                if not _may_have_reached(err):
+                    # Connection refused or connect timeout: Nova never saw it.
+                    last = NovaError(f"{method} {url}: cannot connect: {_one_line(err)}")
+                    continue
+                last = NovaError(f"{method} {url}: {_one_line(err)}", ambiguous=True)
                 if retry_ambiguous:
                     continue
                 raise last from None
@@ -237,8 +332,9 @@ class Nova:
                 if retry_conflict:
                     continue
                 raise last
-            last = NovaError(message, resp.status_code, rid)
-            if resp.status_code >= 500 and retry_ambiguous:
+            ambiguous = resp.status_code >= 500
+            last = NovaError(message, resp.status_code, rid, ambiguous=ambiguous)
+            if ambiguous and retry_ambiguous:
                 continue
             raise last
         assert last is not None
@@ -282,17 +378,31 @@ class Nova:
 
     # -- servers --------------------------------------------------------------------
 
+    def max_microversion(self) -> tuple[int, int]:
+        """The highest compute microversion this Nova speaks (asked once)."""
+        if self._max_version is None:
+            body = self._call("GET", "/", microversion="2.1").body
+            self._max_version = _version((body.get("version") or {}).get("version") or "2.1")
+        return self._max_version
+
+    def _list_microversion(self) -> str:
+        major, minor = min(LIST_MICROVERSION, self.max_microversion())
+        return f"{major}.{minor}"
+
     def servers_on_host(self, host: str) -> list[Server]:
-        """Every server Nova places on ``host``, across all projects, all pages."""
+        """Every server Nova places on ``host``, across all projects, all pages, with
+        flavor extra specs and image properties when this Nova embeds them."""
         return list(self._paged_servers({"all_tenants": "True", "host": host}))
 
     def _paged_servers(self, query: dict) -> Iterator[Server]:
+        mv = self._list_microversion()
         marker = None
         while True:
             params = dict(query, limit=PAGE_SIZE)
             if marker:
                 params["marker"] = marker
-            page = self._call("GET", "/servers/detail", params=params).body.get("servers", [])
+            page = self._call("GET", "/servers/detail", params=params,
+                              microversion=mv).body.get("servers", [])
             for d in page:
                 yield _server(d)
             if len(page) < PAGE_SIZE:
@@ -300,7 +410,8 @@ class Nova:
             marker = page[-1]["id"]
 
     def server(self, server_id: str) -> Server:
-        return _server(self._call("GET", f"/servers/{server_id}").body["server"])
+        return _server(self._call("GET", f"/servers/{server_id}",
+                                  microversion=self._list_microversion()).body["server"])
 
     def evacuate(self, server_id: str, *, host: str | None = None,
                  stop_at_destination: bool = False) -> str | None:
@@ -319,14 +430,29 @@ class Nova:
 
     def evacuations(self, source_host: str,
                     since: dt.datetime | None = None) -> list[Migration]:
-        """Evacuation migrations away from ``source_host``, newest first."""
-        params = {"migration_type": "evacuation", "source_compute": source_host}
-        if since is not None:
-            params["changes-since"] = since.astimezone(dt.timezone.utc).strftime(
-                "%Y-%m-%dT%H:%M:%SZ")
-        # changes-since needs 2.59; listing without a limit returns every match.
-        answer = self._call("GET", "/os-migrations", params=params, microversion="2.80")
-        found = [_migration(m) for m in answer.body.get("migrations", [])]
+        """Evacuation migrations away from ``source_host`` created at or after ``since``,
+        newest first, every page.
+
+        Not Nova's ``changes-since``: it compares ``updated_at``, which stays NULL until
+        the conductor first touches a migration, so a just-accepted evacuation would be
+        missed and evacuated again.
+        """
+        params = {"migration_type": "evacuation", "source_compute": source_host,
+                  "limit": PAGE_SIZE}
+        found: list[Migration] = []
+        marker = None
+        while True:
+            if marker:
+                params["marker"] = marker
+            page = self._call("GET", "/os-migrations", params=params,
+                              microversion=MIGRATIONS_MICROVERSION).body.get("migrations", [])
+            found.extend(_migration(m) for m in page)
+            # Newest first: once a page reaches before ``since`` the rest is older still.
+            if len(page) < PAGE_SIZE or not page[-1].get("uuid") or (
+                    since is not None and found[-1].created_at is not None
+                    and found[-1].created_at < since):
+                break
+            marker = page[-1]["uuid"]
         if since is not None:
             found = [m for m in found if m.created_at is None or m.created_at >= since]
         return sorted(found, key=lambda m: m.created_at or dt.datetime.min.replace(
@@ -334,8 +460,41 @@ class Nova:
 
     # -- placement hints ------------------------------------------------------------
 
-    def aggregates(self) -> list[dict]:
-        return list(self._call("GET", "/os-aggregates").body.get("aggregates", []))
+    def aggregates(self) -> list[Aggregate]:
+        return [_aggregate(a) for a in
+                self._call("GET", "/os-aggregates").body.get("aggregates", [])]
+
+    def free_room(self) -> dict[str, dict[str, float]]:
+        """Free VCPU / MEMORY_MB / DISK_GB per compute node name, from placement: its
+        capacity ((total - reserved) x allocation ratio) minus usage. Computes without
+        room for even 1 vCPU and 1 MB are absent; a resource a compute does not track
+        (disk on shared storage) is absent from its entry."""
+        if self._placement is None:
+            raise NovaError("placement is not available")
+        names = self._call("GET", "/resource_providers", microversion="1.14",
+                           adapter=self._placement).body.get("resource_providers", [])
+        name_of = {p.get("uuid"): p.get("name") for p in names}
+        body = self._call("GET", "/allocation_candidates",
+                          params={"resources": "VCPU:1,MEMORY_MB:1"}, microversion="1.17",
+                          adapter=self._placement).body
+        room: dict[str, dict[str, float]] = {}
+        for uuid, summary in (body.get("provider_summaries") or {}).items():
+            name = name_of.get(uuid)
+            if not name:
+                continue
+            free = {}
+            for rc, usage in (summary.get("resources") or {}).items():
+                try:
+                    free[rc] = float(usage["capacity"]) - float(usage["used"])
+                except (KeyError, TypeError, ValueError):
+                    continue
+            room[name] = free
+        return room
+
+    def hypervisors(self) -> list[Hypervisor]:
+        """Per-compute totals and usage; 2.87 is the last version that reports them."""
+        answer = self._call("GET", "/os-hypervisors/detail", microversion="2.87")
+        return [_hypervisor(h) for h in answer.body.get("hypervisors", [])]
 
 
 def _json(resp) -> dict:
@@ -362,3 +521,44 @@ def _compute_in_use(resp) -> bool:
 
 def _one_line(err) -> str:
     return " ".join(str(err).split())
+
+
+def _may_have_reached(err: BaseException) -> bool:
+    """Whether a transport failure could have happened after Nova got the request.
+
+    keystoneauth folds read timeouts into ConnectTimeout and lost connections into
+    ConnectFailure, so its class says nothing; the requests/urllib3 exception it was
+    raised from does. Only "could not connect at all" is safe to repeat blindly.
+    """
+    import requests
+    from urllib3 import exceptions as u3
+
+    seen = set()
+    cause: BaseException | None = err
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, requests.exceptions.ConnectTimeout):
+            return False
+        if isinstance(cause, (u3.NewConnectionError, u3.ConnectTimeoutError)):
+            return False
+        if isinstance(cause, u3.MaxRetryError) and isinstance(
+                cause.reason, (u3.NewConnectionError, u3.ConnectTimeoutError)):
+            return False
+        if isinstance(cause, requests.exceptions.ConnectionError) and cause.args and \
+                isinstance(cause.args[0], BaseException) and id(cause.args[0]) not in seen:
+            cause = cause.args[0]
+            continue
+        cause = cause.__cause__ or cause.__context__
+    return True
+
+
+def _widen_pool(session) -> None:
+    """Let every parallel worker keep its own connection to each endpoint."""
+    from keystoneauth1.session import TCPKeepAliveAdapter
+
+    inner = getattr(session, "session", None)
+    if inner is None or not hasattr(inner, "mount"):
+        return
+    adapter = TCPKeepAliveAdapter(pool_connections=16, pool_maxsize=HTTP_POOL_SIZE)
+    inner.mount("https://", adapter)
+    inner.mount("http://", adapter)

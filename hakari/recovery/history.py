@@ -1,0 +1,121 @@
+"""Incidents as the journal (and the CIB) tell them: state, timeline, per-instance results.
+Pure: events and CIB records in, documents out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+
+from hakari.model import Incident
+from hakari.recovery.journal import Event
+from hakari.recovery.store import incidents_from_events
+
+# Per-instance events shown in a timeline only on request: there can be thousands.
+INSTANCE_EVENTS = frozenset({"evacuate-requested", "evacuate-accepted", "evacuate-rejected",
+                             "evacuate-unknown", "migration", "retry", "result"})
+
+
+@dataclasses.dataclass
+class Summary:
+    incident: Incident
+    host: str
+    source: str                      # "cib" when the CIB holds this incident, else "journal"
+    timeline: list[Event]
+    instances: dict[str, dict]
+
+    def counts(self) -> dict[str, int]:
+        counts = {"evacuated": 0, "skipped": 0, "failed": 0}
+        for i in self.instances.values():
+            counts[i["result"]] = counts.get(i["result"], 0) + 1
+        return counts
+
+    def document(self, verbose: bool = False) -> dict:
+        inc = self.incident
+        return {
+            "id": inc.id, "node": inc.node, "host": self.host, "state": inc.state,
+            "lost_at": inc.lost_at.isoformat(),
+            "updated_at": inc.updated_at.isoformat() if inc.updated_at else None,
+            "reason": inc.reason, "source": self.source, "counts": self.counts(),
+            "instances": list(self.instances.values()),
+            "timeline": [_event_doc(e) for e in self.timeline
+                         if verbose or e.event not in INSTANCE_EVENTS]}
+
+
+def summarize(events: Iterable[Event], cib: Mapping[str, Incident] | None = None
+              ) -> list[Summary]:
+    """One summary per incident, oldest loss first. ``cib``: node -> the incident its
+    CIB attribute holds, which wins over the journal for that incident's state."""
+    events = list(events)
+    found = incidents_from_events(events)
+    timelines: dict[str, list[Event]] = {}
+    results: dict[str, dict[str, dict]] = {}
+    for e in events:
+        timelines.setdefault(e.incident, []).append(e)
+        if e.event == "result" and e.instance:
+            per = results.setdefault(e.incident, {})
+            earlier = per.get(e.instance)
+            result = e.detail.get("result")
+            # A rerun reports an instance it already handled as skipped: keep what
+            # really happened to it. One evacuated by a run that died before saying so
+            # is evacuated too, as Nova's migrations show.
+            if result == "skipped" and e.detail.get("evacuated_before"):
+                result = "evacuated"
+            if earlier and result == "skipped" and \
+                    earlier["result"] in ("evacuated", "failed"):
+                continue
+            per[e.instance] = {
+                "id": e.instance, "name": e.detail.get("name") or "",
+                "result": result, "dest_host": e.detail.get("dest_host"),
+                "reason": e.detail.get("reason") or "", "attempts": e.detail.get("attempts", 0),
+                "at": e.ts.isoformat()}
+    summaries = {}
+    for inc_id, (incident, host) in found.items():
+        summaries[inc_id] = Summary(incident, host, "journal", timelines.get(inc_id, []),
+                                    results.get(inc_id, {}))
+    for node, incident in (cib or {}).items():
+        s = summaries.get(incident.id)
+        if s is None:
+            summaries[incident.id] = Summary(incident, node, "cib", [], {})
+        else:
+            s.incident, s.source = incident, "cib"
+    return sorted(summaries.values(), key=lambda s: s.incident.lost_at)
+
+
+def _event_doc(e: Event) -> dict:
+    d = {"ts": e.ts.isoformat(), "event": e.event}
+    if e.instance:
+        d["instance"] = e.instance
+    if e.request_id:
+        d["request_id"] = e.request_id
+    d["detail"] = e.detail
+    return d
+
+
+def render_text(summaries: list[Summary], *, timeline: bool = False) -> str:
+    if not summaries:
+        return "No incidents recorded.\n"
+    rows = [["INCIDENT", "HOST", "STATE", "LOST AT", "EVAC", "SKIP", "FAIL", "REASON"]]
+    for s in summaries:
+        c = s.counts()
+        rows.append([s.incident.id, s.host, s.incident.state,
+                     s.incident.lost_at.isoformat(sep=" "), str(c["evacuated"]),
+                     str(c["skipped"]), str(c["failed"]), s.incident.reason[:60]])
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    if timeline:
+        for s in summaries:
+            lines += ["", f"{s.incident.id} ({s.host}, {s.incident.state}):"]
+            for e in s.timeline:
+                if e.event in INSTANCE_EVENTS:
+                    continue
+                lines.append(f"  {e.ts.isoformat(sep=' ')}  {e.event}  {_brief(e.detail)}"
+                             .rstrip())
+            failed = [i for i in s.instances.values() if i["result"] == "failed"]
+            for i in failed:
+                lines.append(f"  FAILED {i['id']} {i['name'] or '-'}: {i['reason']}")
+    return "\n".join(lines) + "\n"
+
+
+def _brief(detail: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in detail.items() if v not in (None, "", {}))[:200]

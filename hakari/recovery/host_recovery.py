@@ -1,0 +1,358 @@
+"""Recover fenced hosts: force down → disable → select → evacuate → verify → done.
+
+The caller proves fencing (safety rule 1) and quorum (rule 2) first; this module takes
+each incident from FENCE_CONFIRMED to EVACUATED (or FAILED), writing every transition
+to the store, and can be re-run at any point: each step looks at Nova before acting.
+Used by `hakari evacuate` and, for several hosts at once, by the engine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import time
+from collections.abc import Callable, Iterable, Sequence
+
+from hakari.model import Incident
+from hakari.recovery import capacity as capmod
+from hakari.recovery import plan as planmod
+from hakari.recovery.brake import BrakeVerdict, mass_failure
+from hakari.recovery.evacuator import (EVACUATED, FAILED, SKIPPED, Evacuator, HostPlan,
+                                       Limits, Outcome)
+from hakari.recovery.journal import Event, Journal
+from hakari.recovery.nova import Aggregate, ComputeService, Nova, NovaError
+from hakari.recovery.plan import Decision
+from hakari.recovery.policy import Policy, ReservedRotation, host_aggregates, reserved_pool
+from hakari.recovery.store import LocalStore
+
+# fence_hakari re-enables a returning host only when the disabled reason starts with
+# this, so a host an operator disabled for maintenance stays disabled.
+REASON_PREFIX = "hakari:"
+# Finished migrations created up to this long before lost_at still count as attempts of
+# the incident: Nova's and the cluster's clocks may differ a little. (In-flight ones
+# always count, whatever their age: see plan.relevant.)
+SINCE_MARGIN = dt.timedelta(seconds=5)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Job:
+    """One host to recover: its incident and its Nova compute host name."""
+
+    incident: Incident
+    host: str
+
+
+@dataclasses.dataclass
+class HostReport:
+    host: str
+    incident: Incident
+    forced_down: bool = False
+    disabled: bool = False
+    outcomes: list[Outcome] = dataclasses.field(default_factory=list)
+    error: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.error) or any(o.result == FAILED for o in self.outcomes)
+
+    def counts(self) -> dict[str, int]:
+        counts = {EVACUATED: 0, SKIPPED: 0, FAILED: 0}
+        for o in self.outcomes:
+            counts[o.result] += 1
+        return counts
+
+    def document(self) -> dict:
+        """The `hakari evacuate --format json` document (DESIGN.md contract)."""
+        return {"host": self.host, "forced_down": self.forced_down, "disabled": self.disabled,
+                "instances": [o.as_dict() for o in self.outcomes]}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Memory:
+    """What the journal remembers of an incident's instances."""
+
+    names: dict
+    original_status: dict
+    unanswered: dict
+
+
+def remember(events: Iterable[Event]) -> Memory:
+    names: dict[str, str] = {}
+    original: dict[str, str] = {}
+    unanswered: dict[str, dt.datetime] = {}
+    for e in events:
+        if not e.instance:
+            continue
+        name = e.detail.get("name")
+        if name:
+            names[e.instance] = name
+        if e.event == "evacuate-requested":
+            status = e.detail.get("original_status")
+            if status and e.instance not in original:
+                original[e.instance] = status
+            unanswered[e.instance] = e.ts
+        elif e.event == "evacuate-unknown" and e.instance in unanswered:
+            # The wait counts from when the answer was lost, which may be a timeout later.
+            unanswered[e.instance] = e.ts
+        elif e.event in ("evacuate-accepted", "evacuate-rejected", "migration", "result",
+                         "retry"):
+            unanswered.pop(e.instance, None)
+    return Memory(names, original, unanswered)
+
+
+def disable_reason(incident: Incident, note: str) -> str:
+    return f"{REASON_PREFIX} incident {incident.id}: {note}"
+
+
+def fence_in_nova(nova: Nova, journal: Journal | None, job: Job, note: str) -> ComputeService:
+    """Force the host's nova-compute down, then disable it (safety rule 3: in that order;
+    disabling a dead compute that is not forced down makes Nova call it and hang)."""
+    svc = nova.compute_service(job.host)
+    if not svc.forced_down:
+        svc, rid = nova.force_down(svc)
+        _log(journal, job, "forced-down", request_id=rid)
+    if svc.enabled:
+        reason = disable_reason(job.incident, note)
+        svc, rid = nova.disable(svc, reason)
+        _log(journal, job, "disabled", request_id=rid, reason=reason)
+    elif not (svc.disabled_reason or "").startswith(REASON_PREFIX):
+        # Disabled by someone else (maintenance?): keep their reason, so that a returning
+        # host is not re-enabled behind their back.
+        _log(journal, job, "already-disabled", reason=svc.disabled_reason or "")
+    return svc
+
+
+def gather(nova: Nova, job: Job, policy: Policy, *, aggregates: Sequence[Aggregate] = (),
+           memory: Memory | None = None) -> list[Decision]:
+    """Decisions for every instance of the host, from Nova's state now.
+
+    Migrations are read before servers: a migration that finished in between then shows
+    its instance gone from the host, never on it with a finished migration.
+    """
+    # All of the host's evacuations, not only recent ones: one still in flight from
+    # before the incident began must be waited for, never doubled.
+    migrations = nova.evacuations(job.host)
+    servers = nova.servers_on_host(job.host)
+    memory = memory or Memory({}, {}, {})
+    return planmod.plan_host(job.host, servers, migrations, policy, since=since_of(job),
+                             aggregates_of_host=host_aggregates(job.host, aggregates),
+                             names=memory.names, original_status=memory.original_status,
+                             unanswered=memory.unanswered)
+
+
+def since_of(job: Job) -> dt.datetime:
+    return job.incident.lost_at - SINCE_MARGIN
+
+
+def poll_since(job: Job, decisions: Sequence[Decision]) -> dt.datetime:
+    """How far back the evacuator's listings must reach: the incident, or the oldest
+    in-flight migration found when planning."""
+    since = since_of(job)
+    for d in decisions:
+        if d.action == planmod.WAIT and d.migration and d.migration.created_at:
+            since = min(since, d.migration.created_at)
+    return since
+
+
+def usable_targets(policy: Policy, services: Sequence[ComputeService],
+                   aggregates: Sequence[Aggregate], lost: Sequence[str]) -> set[str]:
+    """Hosts evacuated instances may land on under ``policy``: enabled, up computes
+    for the scheduler; the reserved hosts (enabled on use) for reserved_host."""
+    alive = {s.host for s in services if s.up and not s.forced_down} - set(lost)
+    reserved = set(reserved_pool(policy, aggregates, lost=lost)) & alive
+    if policy.target == "reserved_host":
+        return reserved
+    scheduled = {s.host for s in services if s.enabled} & alive
+    return scheduled | reserved if policy.uses_reserved_hosts else scheduled
+
+
+def capacity_verdicts(nova: Nova, policy: Policy, decision_lists: Sequence[Sequence[Decision]],
+                      lost: Sequence[str], aggregates: Sequence[Aggregate]
+                      ) -> tuple[dict[str, str], int]:
+    """(instance id -> why it cannot fit, number of usable targets) for the evacuations
+    planned in ``decision_lists`` (one list per failed host), highest priority placed
+    first. Raises NovaError when placement or Nova cannot be read."""
+    free = nova.free_room()
+    node_host = {h.name: h.host for h in nova.hypervisors() if h.name}
+    targets = usable_targets(policy, nova.compute_services(), aggregates, lost)
+    rooms = [capmod.Room(node_host.get(node, node), res.get("VCPU", 0.0),
+                         res.get("MEMORY_MB", 0.0), res.get("DISK_GB", capmod.UNLIMITED))
+             for node, res in free.items() if node_host.get(node, node) in targets]
+    wanted = []
+    for decisions in decision_lists:
+        for d in decisions:
+            demand = capmod.demand_of(d.server) if d.action == planmod.EVACUATE and \
+                d.server is not None else None
+            if demand is not None:
+                wanted.append((-d.priority, len(wanted), demand))
+    wanted.sort(key=lambda w: (w[0], w[1]))
+    return capmod.unplaceable([w[2] for w in wanted], rooms), len(rooms)
+
+
+def apply_unfit(decisions: Sequence[Decision], unfit: dict[str, str]) -> list[Decision]:
+    return [dataclasses.replace(d, action=planmod.FAIL, reason=unfit[d.id])
+            if d.action == planmod.EVACUATE and d.id in unfit else d for d in decisions]
+
+
+def needs_aggregates(policy: Policy) -> bool:
+    return (policy.selection == "tagged" and "aggregate" in policy.sources) or \
+        bool(policy.reserved_aggregate)
+
+
+def brake_check(lost: Iterable[str], services: Sequence[ComputeService], conf,
+                aggregates: Sequence[Aggregate] = ()) -> BrakeVerdict:
+    """Safety rule 4 for hosts lost at once, against Nova's list of computes."""
+    r = conf.recovery
+    return mass_failure(lost, [s.host for s in services], max_hosts=r.mass_failure_max_hosts,
+                        max_percent=r.mass_failure_max_percent,
+                        aggregates={a.name: a.hosts for a in aggregates},
+                        per_aggregate=r.mass_failure_per_aggregate)
+
+
+class HostRecovery:
+    """Runs jobs through the state machine; ``store`` keeps each incident's state."""
+
+    def __init__(self, nova: Nova, store: LocalStore, journal: Journal, policy: Policy,
+                 limits: Limits, *, delay: float = 0.0,
+                 progress: Callable[[Outcome], None] | None = None,
+                 sleep: Callable[[float], None] = time.sleep, capacity_check: bool = False):
+        self.nova = nova
+        self.store = store
+        self.journal = journal
+        self.policy = policy
+        self.limits = limits
+        self.delay = delay
+        self.progress = progress
+        self._sleep = sleep
+        self.capacity_check = capacity_check
+        self.evacuator: Evacuator | None = None
+
+    def run(self, jobs: Sequence[Job], note: str = "evacuating") -> list[HostReport]:
+        reports = {j.host: HostReport(j.host, j.incident) for j in jobs}
+        incidents = {j.host: j.incident for j in jobs}
+        ready: list[Job] = []
+        for job in jobs:
+            report = reports[job.host]
+            try:
+                inc = incidents[job.host]
+                if inc.state in ("DETECTED", "FENCE_FAILED", "BLOCKED"):
+                    inc = self.store.transition(inc, job.host, "FENCE_CONFIRMED")
+                svc = fence_in_nova(self.nova, self.journal, dataclasses.replace(
+                    job, incident=inc), note)
+                report.forced_down, report.disabled = svc.forced_down, not svc.enabled
+                if inc.state == "FENCE_CONFIRMED":
+                    inc = self.store.transition(inc, job.host, "FORCED_DOWN")
+                inc = self.store.transition(inc, job.host, "EVACUATING")
+                incidents[job.host] = inc
+                ready.append(dataclasses.replace(job, incident=inc))
+            except NovaError as err:
+                report.error = str(err)
+                self._fail(job, incidents, reports, f"Nova: {err}")
+        if not ready:
+            return [reports[j.host] for j in jobs]
+        if self.delay > 0:
+            _log(self.journal, ready[0], "delay", seconds=self.delay)
+            self._sleep(self.delay)
+
+        aggregates: list[Aggregate] = []
+        if needs_aggregates(self.policy):
+            aggregates = self.nova.aggregates()
+        plans = []
+        for job in ready:
+            memory = remember(self.journal.read(job.incident.id))
+            try:
+                decisions = gather(self.nova, job, self.policy, aggregates=aggregates,
+                                   memory=memory)
+            except NovaError as err:
+                reports[job.host].error = str(err)
+                self._fail(job, incidents, reports, f"cannot list its instances: {err}")
+                continue
+            self._journal_plan(job, decisions)
+            plans.append(HostPlan(job.host, job.incident.id, poll_since(job, decisions),
+                                  decisions))
+
+        if self.capacity_check and plans:
+            self._check_capacity(plans, [j.host for j in jobs], aggregates)
+        rotation, prepare = self._reserved([j.host for j in jobs], aggregates)
+        self.evacuator = Evacuator(self.nova, self.journal, self.policy, self.limits,
+                                   progress=self.progress, reserved=rotation,
+                                   prepare_target=prepare)
+        outcomes = self.evacuator.run(plans)
+        for p in plans:
+            report = reports[p.host]
+            report.outcomes = outcomes.get(p.host, [])
+            c = report.counts()
+            summary = (f"{c[EVACUATED]} evacuated, {c[SKIPPED]} skipped, "
+                       f"{c[FAILED]} failed")
+            state = "FAILED" if c[FAILED] else "EVACUATED"
+            incidents[p.host] = self.store.transition(incidents[p.host], p.host, state,
+                                                      summary)
+            report.incident = incidents[p.host]
+        return [reports[j.host] for j in jobs]
+
+    def run_braked(self, jobs: Sequence[Job], conf, note: str = "evacuating"
+                   ) -> list[HostReport]:
+        """Safety rule 4 first: the hosts of ``jobs`` are lost at the same time; when
+        that is a mass failure every incident goes BLOCKED and nothing is touched."""
+        services = self.nova.compute_services()
+        aggregates = self.nova.aggregates() if conf.recovery.mass_failure_per_aggregate \
+            else []
+        verdict = brake_check([j.host for j in jobs], services, conf, aggregates)
+        if not verdict.blocked:
+            return self.run(jobs, note)
+        reports = []
+        for job in jobs:
+            _log(self.journal, job, "brake", reason=verdict.reason)
+            inc = self.store.transition(job.incident, job.host, "BLOCKED", verdict.reason)
+            reports.append(HostReport(job.host, inc, error=verdict.reason))
+        return reports
+
+    def _fail(self, job, incidents, reports, reason: str) -> None:
+        try:
+            incidents[job.host] = self.store.transition(incidents[job.host], job.host,
+                                                        "FAILED", reason)
+            reports[job.host].incident = incidents[job.host]
+        except Exception as err:  # noqa: BLE001 - the first error is the one to report
+            _log(self.journal, job, "store-error", error=str(err))
+
+    def _journal_plan(self, job: Job, decisions: Sequence[Decision]) -> None:
+        counts: dict[str, int] = {}
+        for d in decisions:
+            counts[d.action] = counts.get(d.action, 0) + 1
+        _log(self.journal, job, "plan", **counts)
+
+    def _check_capacity(self, plans: Sequence[HostPlan], lost: Sequence[str],
+                        aggregates: Sequence[Aggregate]) -> None:
+        first = plans[0]
+        try:
+            unfit, targets = capacity_verdicts(self.nova, self.policy,
+                                               [p.decisions for p in plans], lost, aggregates)
+        except NovaError as err:
+            self.journal.record(first.incident, first.host, "capacity-unknown",
+                                error=str(err))
+            return
+        for p in plans:
+            p.decisions = apply_unfit(p.decisions, unfit)
+        self.journal.record(first.incident, first.host, "capacity", targets=targets,
+                            unfit=len(unfit))
+
+    def _reserved(self, lost: Sequence[str], aggregates: Sequence[Aggregate]):
+        if not self.policy.uses_reserved_hosts:
+            return ReservedRotation(()), None
+        services = {s.host: s for s in self.nova.compute_services()}
+        unusable = [h for h, s in services.items() if s.forced_down or not s.up]
+        unusable += [h for h in self.policy.reserved_hosts if h not in services]
+        pool = reserved_pool(self.policy, aggregates, lost=lost, unusable=unusable)
+
+        def prepare(host: str) -> None:
+            svc = self.nova.compute_service(host)
+            if not svc.enabled:
+                self.nova.enable(svc)
+
+        return ReservedRotation(pool), prepare
+
+
+def _log(journal: Journal | None, job: Job, event: str, request_id: str | None = None,
+         **detail) -> None:
+    if journal is not None:
+        journal.record(job.incident.id, job.host, event, request_id=request_id, **detail)

@@ -1,0 +1,182 @@
+"""Where host-level incident state is kept.
+
+``ClusterStore``: the CIB node attribute ``hakari-incident`` (replicated by Pacemaker,
+read by fence_hakari before it re-enables a returning host) plus the journal.
+``LocalStore``: the journal only, for a machine without a cluster (`hakari evacuate
+--assume-fenced` on a bare controller).
+
+The attribute holds one line of JSON: ``{"id","state","lost_at","updated_at","reason"}``.
+Only the engine or an operator's `hakari evacuate` writes it (one writer at a time per
+host, see ``host_lock``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import fcntl
+import json
+import os
+from collections.abc import Iterable
+
+from hakari.errors import HakariError
+from hakari.model import INCIDENT_STATES, Incident
+from hakari.recovery.journal import Event, Journal, utcnow
+
+INCIDENT_ATTRIBUTE = "hakari-incident"
+# An incident in one of these is over: a new loss of the host starts a new one.
+CLOSED_STATES = frozenset({"ENABLED", "HOST_RETURNED"})
+
+
+class StoreError(HakariError):
+    pass
+
+
+def incident_id(node: str, lost_at: dt.datetime) -> str:
+    """Deterministic, so that the engine and an operator name the same loss alike."""
+    return f"{node}-{lost_at.astimezone(dt.timezone.utc):%Y%m%dT%H%M%SZ}"
+
+
+def to_record(incident: Incident) -> str:
+    return json.dumps({
+        "id": incident.id, "state": incident.state,
+        "lost_at": incident.lost_at.isoformat(),
+        "updated_at": incident.updated_at.isoformat() if incident.updated_at else None,
+        "reason": " ".join(incident.reason.split())[:500]}, separators=(",", ":"))
+
+
+def from_record(node: str, raw: str | None) -> Incident | None:
+    """The incident in an attribute value, or None when absent or unreadable."""
+    if not raw:
+        return None
+    try:
+        d = json.loads(raw)
+        lost_at = _aware(dt.datetime.fromisoformat(d["lost_at"]))
+        updated = d.get("updated_at")
+        state = d.get("state") or "DETECTED"
+        if state not in INCIDENT_STATES:
+            return None
+        return Incident(id=str(d["id"]), node=node, lost_at=lost_at, state=state,
+                        updated_at=_aware(dt.datetime.fromisoformat(updated))
+                        if updated else None, reason=str(d.get("reason") or ""))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
+def state_event(incident: Incident, host: str) -> Event:
+    return Event(incident.updated_at or utcnow(), incident.id, host, "state",
+                 detail={"node": incident.node, "state": incident.state,
+                         "lost_at": incident.lost_at.isoformat(), "reason": incident.reason})
+
+
+def incidents_from_events(events: Iterable[Event]) -> dict[str, tuple[Incident, str]]:
+    """Latest state of every incident in the journal: id -> (incident, nova host)."""
+    found: dict[str, tuple[Incident, str]] = {}
+    for e in events:
+        if e.event != "state":
+            continue
+        d = e.detail
+        try:
+            lost_at = _aware(dt.datetime.fromisoformat(d["lost_at"]))
+        except (KeyError, TypeError, ValueError):
+            continue
+        state = d.get("state")
+        if state not in INCIDENT_STATES:
+            continue
+        found[e.incident] = (Incident(id=e.incident, node=str(d.get("node") or e.host),
+                                      lost_at=lost_at, state=state, updated_at=e.ts,
+                                      reason=str(d.get("reason") or "")), e.host)
+    return found
+
+
+class LocalStore:
+    """Incident state in the journal only."""
+
+    cluster = False
+
+    def __init__(self, journal: Journal):
+        self.journal = journal
+
+    def current(self, node: str) -> Incident | None:
+        """The newest incident of ``node`` that is not closed."""
+        latest = None
+        for incident, _ in incidents_from_events(self.journal.read()).values():
+            if incident.node != node:
+                continue
+            if latest is None or incident.lost_at >= latest.lost_at:
+                latest = incident
+        if latest is None or latest.state in CLOSED_STATES:
+            return None
+        return latest
+
+    def save(self, incident: Incident, host: str) -> Incident:
+        incident = dataclasses.replace(incident, updated_at=utcnow())
+        self.journal.append(state_event(incident, host))
+        return incident
+
+    def transition(self, incident: Incident, host: str, state: str,
+                   reason: str = "") -> Incident:
+        if state not in INCIDENT_STATES:
+            raise ValueError(f"unknown incident state {state}")
+        if incident.state == state and incident.reason == reason:
+            return incident
+        return self.save(dataclasses.replace(incident, state=state, reason=reason), host)
+
+
+class ClusterStore(LocalStore):
+    """The CIB attribute is the replicated truth; the journal keeps the history."""
+
+    cluster = True
+
+    def __init__(self, journal: Journal, timeout: float = 30.0, attributes=None):
+        super().__init__(journal)
+        if attributes is None:
+            from hakari.cluster import attributes
+        self._attributes = attributes
+        self._timeout = timeout
+
+    def current(self, node: str) -> Incident | None:
+        raw = self._attributes.query(node, INCIDENT_ATTRIBUTE, timeout=self._timeout)
+        incident = from_record(node, raw)
+        if incident is None and raw:
+            raise StoreError(f"{node}: unreadable {INCIDENT_ATTRIBUTE} attribute in the CIB")
+        if incident is None or incident.state in CLOSED_STATES:
+            return None
+        return incident
+
+    def save(self, incident: Incident, host: str) -> Incident:
+        incident = dataclasses.replace(incident, updated_at=utcnow())
+        # CIB first: it is what fence_hakari and a restarted engine act on.
+        self._attributes.update(incident.node, INCIDENT_ATTRIBUTE, to_record(incident),
+                                timeout=self._timeout)
+        self.journal.append(state_event(incident, host))
+        return incident
+
+
+class HostLock:
+    """One recovery of a host at a time on this machine (engine and CLI alike)."""
+
+    def __init__(self, state_dir: str, host: str):
+        safe = "".join(c if c.isalnum() or c in "-._" else "_" for c in host)[:200]
+        self.path = os.path.join(state_dir, f"lock-{safe}")
+        self._fd: int | None = None
+
+    def __enter__(self) -> "HostLock":
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise StoreError(f"{self.path}: another hakari process is recovering this "
+                             "host right now") from None
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
