@@ -107,7 +107,8 @@ class Stack:
     def power_on(self, node: str, *, wait: bool = True) -> None:
         # The host rebooted: its hypervisor comes back empty.
         self.nova.control.start_compute(node, rebooted=True)
-        self.pcmk.power_on(node, wait=wait)
+        if not self.pcmk.is_on(node):  # a reboot fencing may have powered it on already
+            self.pcmk.power_on(node, wait=wait)
 
     def crm_attribute(self, node: str, name: str, value: str | None = None,
                       via: str | None = None) -> str | None:

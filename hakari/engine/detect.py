@@ -104,8 +104,13 @@ def decide(snapshot: ClusterSnapshot, incidents: Mapping[str, Incident], memory:
         incident = incidents.get(node.name)
         if incident is not None and incident.state not in OPEN_STATES:
             incident = None  # closed (ENABLED, FAILED, BLOCKED): a new loss is new
+        if incident is not None and incident.state in RECOVERING:
+            # A host that is back (a reboot fencing power-cycles it) does not cancel its
+            # evacuations: they run to the end before it may be re-enabled (rule 5).
+            steps.append(Step(node.name, RECOVER, incident.lost_at, "recovery under way"))
+            continue
         if not is_lost(node):
-            if incident is not None and incident.state not in RECOVERING:
+            if incident is not None:
                 steps.append(Step(node.name, RETURNED, incident.lost_at,
                                   f"{node.name} is back online"))
             continue
@@ -114,9 +119,7 @@ def decide(snapshot: ClusterSnapshot, incidents: Mapping[str, Incident], memory:
             if step is not None:
                 steps.append(step)
             continue
-        if incident.state in RECOVERING:
-            steps.append(Step(node.name, RECOVER, incident.lost_at, "recovery under way"))
-        elif incident.state in AWAITING_FENCE:
+        if incident.state in AWAITING_FENCE:
             steps.extend(_fencing(snapshot, node, incident, now, clock_skew,
                                   confirm_timeout))
     return Decision(tuple(steps))

@@ -129,7 +129,7 @@ def test_fencing_overdue_is_reported():
     ("EVACUATED", [("c1", RETURNED)]),
     ("HOST_RETURNED", [("c1", RETURNED)]),
     ("DETECTED", [("c1", RETURNED)]),
-    ("EVACUATING", []),     # never re-enable mid-evacuation (rule 5)
+    ("EVACUATING", [("c1", RECOVER)]),  # finish first, never re-enable mid-way (rule 5)
     ("ENABLED", []),
 ])
 def test_node_back_online(state, expected):

@@ -1,0 +1,269 @@
+"""The engine's loop: look at the cluster, decide (hakari.engine.detect), act.
+
+Alerts wake it early; a full look at crm_mon, the fence history and hakari's CIB records
+every ``[cluster] reconcile_interval`` is the truth, so a lost alert costs at most one
+interval and a duplicated one nothing. Recovery of fenced hosts runs in one worker thread
+so the loop keeps looking (and keeps its heartbeat) while evacuations are in flight.
+Stopping (SIGTERM) leaves every incident resumable: its state is in the CIB and each step
+re-reads Nova before acting.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import os
+import threading
+from collections.abc import Callable
+
+from hakari.cluster import attributes
+from hakari.engine import detect
+from hakari.errors import HakariError
+from hakari.hostnames import HostNameMap
+from hakari.model import ClusterSnapshot, Incident
+from hakari.recovery.journal import Journal, ensure_state_dir, utcnow
+from hakari.recovery.store import INCIDENT_ATTRIBUTE, ClusterStore, from_record, incident_id
+
+LOG = logging.getLogger("hakari.engine")
+HEARTBEAT_NAME = "engine.heartbeat"
+FENCED_ATTRIBUTE = "hakari-fenced"
+
+
+def heartbeat_path(state_dir: str) -> str:
+    return os.path.join(state_dir, HEARTBEAT_NAME)
+
+
+@dataclasses.dataclass
+class Records:
+    incidents: dict[str, Incident]
+    fenced: dict[str, dt.datetime]
+
+
+def parse_records(raw: dict[str, dict[str, str]]) -> Records:
+    """hakari's CIB attributes per node; unreadable ones are logged and skipped."""
+    incidents: dict[str, Incident] = {}
+    fenced: dict[str, dt.datetime] = {}
+    for node, attrs in raw.items():
+        if INCIDENT_ATTRIBUTE in attrs:
+            incident = from_record(node, attrs[INCIDENT_ATTRIBUTE])
+            if incident is None:
+                LOG.error("%s: unreadable %s attribute in the CIB; ignoring it", node,
+                          INCIDENT_ATTRIBUTE)
+            else:
+                incidents[node] = incident
+        if FENCED_ATTRIBUTE in attrs:
+            try:
+                when = dt.datetime.fromisoformat(attrs[FENCED_ATTRIBUTE])
+            except ValueError:
+                continue
+            if when.tzinfo is not None:
+                fenced[node] = when
+    return Records(incidents, fenced)
+
+
+class Engine:
+    def __init__(self, conf, *, read_cluster: Callable[[object], ClusterSnapshot] | None = None,
+                 read_records: Callable[[], dict] | None = None, nova=None,
+                 drain_alerts: Callable[["Engine"], None] | None = None):
+        self.conf = conf
+        self.names = HostNameMap.from_config(conf)
+        ensure_state_dir(conf.state_dir)
+        self.journal = Journal.open(conf.state_dir)
+        self.store = ClusterStore(self.journal, conf.cluster.tool_timeout)
+        self.memory = detect.Memory()
+        self.stop = threading.Event()
+        self.wake = threading.Event()
+        self._read_cluster = read_cluster
+        self._read_records = read_records or (
+            lambda: attributes.read_all(timeout=conf.cluster.tool_timeout))
+        self._nova = nova
+        self._drain_alerts = drain_alerts
+        self._worker: threading.Thread | None = None
+        self._recovering: set[str] = set()
+        self._said: dict[str, str] = {}
+
+    @property
+    def nova(self):
+        if self._nova is None:
+            from hakari.recovery.nova import Nova
+            self._nova = Nova.connect(self.conf)
+        return self._nova
+
+    # -- the loop -------------------------------------------------------------------
+
+    def run(self) -> None:
+        LOG.info("engine started (state in %s)", self.conf.state_dir)
+        while not self.stop.is_set():
+            self.beat()
+            try:
+                self.reconcile()
+            except HakariError as err:
+                self._say("reconcile", f"cannot reconcile: {err}", logging.ERROR)
+            self.wake.wait(self.conf.cluster.reconcile_interval)
+            self.wake.clear()
+        LOG.info("engine stopping; open incidents resume at the next start")
+
+    def beat(self) -> None:
+        path = heartbeat_path(self.conf.state_dir)
+        with open(path, "w") as f:
+            f.write(f"{os.getpid()} {utcnow().isoformat()}\n")
+
+    def reconcile(self) -> detect.Decision:
+        if self._drain_alerts is not None:
+            self._drain_alerts(self)
+        now = utcnow()
+        snapshot = self._snapshot()
+        self.memory.observe(snapshot, now)
+        records = parse_records(self._read_records())
+        computes = detect.compute_nodes(snapshot, self.conf.cluster.compute_nodes)
+        decision = detect.decide(snapshot, records.incidents, self.memory, records.fenced,
+                                 computes, now, clock_skew=self.conf.fencing.clock_skew,
+                                 confirm_timeout=self.conf.fencing.confirm_timeout)
+        if decision.blocked:
+            self._say("quorum", decision.blocked, logging.WARNING)
+            return decision
+        self._said.pop("quorum", None)
+        jobs = []
+        for step in decision.steps:
+            incident = records.incidents.get(step.node)
+            try:
+                job = self._apply(step, incident)
+            except HakariError as err:
+                LOG.error("%s: %s failed: %s", step.node, step.action, err)
+                continue
+            if job is not None:
+                jobs.append(job)
+        if jobs:
+            self._recover(jobs)
+        return decision
+
+    def _snapshot(self) -> ClusterSnapshot:
+        if self._read_cluster is not None:
+            return self._read_cluster(self.conf)
+        from hakari.cluster.live import read_cluster
+        return read_cluster(self.conf)
+
+    # -- acting on one step ---------------------------------------------------------
+
+    def _apply(self, step: detect.Step, incident: Incident | None):
+        from hakari.recovery.host_recovery import Job
+
+        host = self.names.to_nova(step.node)
+        if step.action == detect.OPEN:
+            incident = Incident(incident_id(step.node, step.lost_at), step.node, step.lost_at,
+                                "DETECTED", reason=step.reason)
+            self.store.save(incident, host)
+            LOG.warning("%s lost (since %s, %s): incident %s opened", step.node,
+                        step.lost_at.isoformat(), step.reason, incident.id)
+        elif step.action == detect.UNDATED:
+            self._say(f"undated-{step.node}", step.reason, logging.WARNING)
+        elif step.action == detect.FENCE_FAILED:
+            self.store.transition(incident, host, "FENCE_FAILED", step.reason)
+            LOG.error("%s: FENCING NOT CONFIRMED, nothing will be evacuated: %s", step.node,
+                      step.reason)
+        elif step.action in (detect.CONFIRM, detect.RECOVER):
+            if step.node in self._recovering:
+                return None
+            if self._excluded(step.node, host):
+                self.store.transition(incident, host, "BLOCKED",
+                                      "host is in [recovery] excluded_hosts")
+                return None
+            if step.action == detect.CONFIRM:
+                LOG.warning("%s: fencing confirmed (%s)", step.node, step.reason)
+            return Job(incident, host)
+        elif step.action == detect.RETURNED:
+            self._returned(step.node, host, incident)
+        return None
+
+    def _excluded(self, node: str, host: str) -> bool:
+        excluded = set(self.conf.recovery.excluded_hosts)
+        return node in excluded or host in excluded
+
+    def _returned(self, node: str, host: str, incident: Incident) -> None:
+        """Safety rule 5: only incidents past their evacuations (or that never started
+        one) get here; undo hakari's force-down, then re-enable once Nova sees the
+        compute up again."""
+        from hakari.recovery.host_recovery import REASON_PREFIX
+
+        if incident.state == "EVACUATED":
+            incident = self.store.transition(incident, host, "HOST_RETURNED",
+                                             f"{node} is back online")
+        from hakari.recovery.nova import NovaError
+
+        service = self.nova.compute_service(host)
+        if service.forced_down:
+            try:
+                service, _ = self.nova.force_down(service, False)
+            except NovaError as err:
+                if err.status != 400:
+                    raise
+                # Nova keeps it forced down until the host's nova-compute has restarted
+                # and cleaned up after the evacuations (migrations done -> completed).
+                self._say(f"return-{node}", f"{node}: back, waiting for its nova-compute "
+                          f"to start and clean up ({err})", logging.INFO)
+                return
+            self.journal.record(incident.id, host, "unforced-down")
+        if not service.up:
+            self._say(f"return-{node}", f"{node}: back, waiting for its nova-compute to "
+                      "report up", logging.INFO)
+            return
+        if not service.enabled and (service.disabled_reason or "").startswith(REASON_PREFIX):
+            service, rid = self.nova.enable(service)
+            self.journal.record(incident.id, host, "enabled", request_id=rid)
+        self.store.transition(incident, host, "ENABLED", f"{node} back and enabled")
+        self._said.pop(f"return-{node}", None)
+        LOG.warning("%s: back online; incident %s closed", node, incident.id)
+
+    # -- recovery in the background -------------------------------------------------
+
+    def _recover(self, jobs) -> None:
+        if self._worker is not None and self._worker.is_alive():
+            return  # the next look hands these to the next batch
+        self._recovering = {j.incident.node for j in jobs}
+        self._worker = threading.Thread(target=self._recover_batch, args=(jobs,),
+                                        name="hakari-recovery", daemon=True)
+        self._worker.start()
+
+    def _recover_batch(self, jobs) -> None:
+        from contextlib import ExitStack
+
+        from hakari.recovery.evacuator import Limits
+        from hakari.recovery.host_recovery import HostRecovery
+        from hakari.recovery.policy import Policy
+        from hakari.recovery.store import HostLock
+
+        try:
+            with ExitStack() as locks:
+                for job in jobs:
+                    locks.enter_context(HostLock(self.conf.state_dir, job.host))
+                recovery = HostRecovery(
+                    self.nova, self.store, self.journal, Policy.from_config(self.conf),
+                    Limits.from_config(self.conf), delay=self.conf.recovery.delay,
+                    capacity_check=self.conf.recovery.capacity_check)
+                for report in recovery.run_braked(jobs, self.conf, note="evacuating"):
+                    c = report.counts()
+                    LOG.warning("%s: incident %s %s: %d evacuated, %d skipped, %d failed%s",
+                                report.host, report.incident.id, report.incident.state,
+                                c["evacuated"], c["skipped"], c["failed"],
+                                f" ({report.error})" if report.error else "")
+        except HakariError as err:
+            LOG.error("recovery of %s stopped: %s", ", ".join(j.host for j in jobs), err)
+        except Exception:  # noqa: BLE001 - keep the engine alive; the next look retries
+            LOG.exception("recovery of %s crashed", ", ".join(j.host for j in jobs))
+        finally:
+            self._recovering = set()
+            self.wake.set()
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        worker = self._worker
+        if worker is not None:
+            worker.join(timeout)
+            return not worker.is_alive()
+        return True
+
+    def _say(self, key: str, message: str, level: int) -> None:
+        """Log a standing condition once, not every few seconds."""
+        if self._said.get(key) != message:
+            self._said[key] = message
+            LOG.log(level, "%s", message)
