@@ -68,8 +68,10 @@ sample-config: venv
 	  --output-file etc/hakari/hakari.conf.sample --wrap-width 79
 	@echo "wrote etc/hakari/hakari.conf.sample"
 
+# Every benchmark prints JSON; BENCH_ARGS=--quick shortens the evacuation one.
 bench: deps
 	$(PY) bench/parse.py
+	$(PY) bench/evacuate.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(NOVA_VENV) build *.egg-info
