@@ -10,16 +10,20 @@ import os
 
 from oslo_config import cfg, types
 
+from hakari import paths
 from hakari.errors import ConfigError
 
-DEFAULT_CONFIG_FILE = "/etc/hakari/hakari.conf"
+DEFAULT_CONFIG_FILE = paths.DEFAULT_CONFIG_FILE
 
 default_opts = [
     cfg.StrOpt(
         "state_dir",
-        default="/var/lib/hakari",
-        help="Directory for hakari's local state: the incident journal and the alert "
-        "spool. Must be writable by the hacluster user and by no one else."),
+        default=paths.DEFAULT_STATE_DIR,
+        help="Directory for hakari's local state: the incident journal, the engine's "
+        "heartbeat and the alert spool (spool/, the one place the hacluster user "
+        "writes). `hakari install` creates it; it must not be writable by others. "
+        "Write it as a literal absolute path on one line: the alert agent reads it "
+        "without oslo.config, and refuses $ interpolation."),
 ]
 
 cluster_group = cfg.OptGroup(

@@ -83,6 +83,12 @@ INCIDENT_SIDE_EXITS = ("FENCE_FAILED", "BLOCKED", "FAILED")
 INCIDENT_STATES = INCIDENT_FLOW + INCIDENT_SIDE_EXITS
 # From these on, every instance of the host has been dealt with: it may be re-enabled.
 EVACUATION_FINISHED = frozenset({"EVACUATED", "HOST_RETURNED", "ENABLED"})
+# Evacuations may be in flight: a returning host must wait (safety rule 5).
+RECOVERY_RUNNING = frozenset({"DETECTED", "FENCE_CONFIRMED", "FORCED_DOWN", "EVACUATING"})
+# Recovery never started: no instance of the host was evacuated, they are still its own.
+RECOVERY_NOT_STARTED = frozenset({"BLOCKED", "FENCE_FAILED"})
+# The CIB node attribute holding a host's current incident (JSON: id, state, lost_at…).
+INCIDENT_ATTRIBUTE = "hakari-incident"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

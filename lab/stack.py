@@ -14,21 +14,18 @@ import sys
 
 from lab import config
 from lab import nova as nova_lab
-from lab.cluster import REPO_ROOT, Lab
+from lab.cluster import Lab
 
 FENCE_HAKARI_PATH = "/usr/sbin/fence_hakari"
 NOVA_DEVICE_ID = "hakari-nova"
 
 
-def install_fence_hakari(python: str = sys.executable, path: str = FENCE_HAKARI_PATH) -> None:
-    """Make fence_hakari visible to pacemaker-fenced (it only runs /usr/sbin/fence_*)."""
-    script = (f"#!/bin/sh\n# Installed by hakari's lab: fence_hakari from {REPO_ROOT}\n"
-              f"exec {python} -m hakari.resource_agents.fence_hakari \"$@\"\n")
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(script)
-    os.chmod(tmp, 0o755)
-    os.replace(tmp, path)
+def install_fence_hakari(python: str = sys.executable) -> None:
+    """Make fence_hakari visible to pacemaker-fenced (it only runs /usr/sbin/fence_*),
+    with the launcher `hakari install` writes."""
+    from hakari.install import install_fence_agent
+
+    install_fence_agent(python)
 
 
 def hakari_conf(stack_dir: str, clouds_yaml: str, cloud: str) -> str:

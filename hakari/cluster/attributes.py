@@ -8,7 +8,7 @@ engine moving elsewhere and a full cluster restart. Each attribute has exactly o
 from __future__ import annotations
 
 from hakari.cluster.runner import DEFAULT_TIMEOUT, run
-from hakari.errors import ToolFailed
+from hakari.errors import ClusterNotConnected, ToolFailed
 
 # crm_attribute: the node or the attribute does not exist (CRM_EX_NOSUCH).
 _NO_SUCH = 105
@@ -19,6 +19,11 @@ def query(node: str, name: str, *, timeout: float = DEFAULT_TIMEOUT) -> str | No
     result = run(["crm_attribute", "--type", "nodes", "--node", node, "--name", name,
                   "--query", "--quiet"], timeout=timeout, ok_codes=(0, _NO_SUCH))
     if result.returncode == _NO_SUCH:
+        # 2.1.5 also exits "no such object" when it cannot reach the CIB at all; that
+        # is no answer, and "not set" would let a returning host skip safety rule 5.
+        if "Could not connect" in result.stderr:
+            raise ClusterNotConnected(f"crm_attribute: {result.stderr.strip()[:200]}",
+                                      result.argv, result.returncode, result.stderr)
         return None
     value = result.stdout.decode("utf-8", "replace")
     return value[:-1] if value.endswith("\n") else value

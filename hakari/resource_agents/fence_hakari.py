@@ -19,15 +19,13 @@ import time
 
 from hakari import __version__
 from hakari.errors import HakariError
+from hakari.model import INCIDENT_ATTRIBUTE, RECOVERY_RUNNING
 from hakari.resource_agents.fence_protocol import (
     EXIT_FAIL, EXIT_OFF, EXIT_OK, Param, UsageError, metadata, parse_argv, parse_stdin)
 
 NAME = "fence_hakari"
-INCIDENT_ATTRIBUTE = "hakari-incident"
 FENCED_ATTRIBUTE = "hakari-fenced"
 REASON_PREFIX = "hakari:"
-# States in which evacuations may be in flight: a returning host must wait.
-RECOVERY_RUNNING = frozenset({"DETECTED", "FENCE_CONFIRMED", "FORCED_DOWN", "EVACUATING"})
 
 SHORTDESC = "Fence agent that hands fenced compute hosts to Nova for hakari"
 LONGDESC = (

@@ -1,0 +1,118 @@
+"""Writing one spool file, durably and at most once; waking the engine. Standard library.
+
+A spool file appears complete or not at all: the alert writes a temporary file in the
+spool directory, fsyncs it, then hard-links it to its final name. link() fails if the
+name exists, so of two copies of one event (several recipients, or the same event
+spooled again later) the first wins and is never rewritten under the engine's feet;
+the directory is fsynced so the entry survives a power cut once the alert returned 0.
+Temporary names start with "." and the engine never reads them.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from hakari.paths import SPOOL_DONE_DIR
+
+FILE_MODE = 0o640
+TMP_PREFIX = ".tmp-"
+
+
+class SpoolError(Exception):
+    """The event could not be spooled: one line for the log."""
+
+
+def check_spool_dir(path: str) -> None:
+    """Refuse a spool directory others could have planted files in."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        raise SpoolError(f"spool directory {path} does not exist (run `hakari install`)") from None
+    except OSError as err:
+        raise SpoolError(f"spool directory {path}: {err.strerror or err}") from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise SpoolError(f"spool directory {path} is not a directory")
+    if st.st_mode & stat.S_IWOTH:
+        raise SpoolError(f"spool directory {path} is world-writable; refusing it "
+                         "(run `hakari install` to fix its mode)")
+
+
+def write_once(spool: str, name: str, data: bytes) -> bool:
+    """Place data at spool/name unless that event is already spooled or consumed.
+
+    True if this call wrote it; False for a duplicate. Raises SpoolError.
+    """
+    final = f"{spool}/{name}"
+    if _exists(final) or _exists(f"{spool}/{SPOOL_DONE_DIR}/{name}"):
+        return False
+    tmp = f"{spool}/{TMP_PREFIX}{name}.{os.getpid()}"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                     | os.O_CLOEXEC, FILE_MODE)
+    except OSError as err:
+        raise SpoolError(f"cannot create a file in {spool}: {err.strerror or err}") from None
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, final)
+            written = True
+        except FileExistsError:
+            written = False
+    except OSError as err:
+        raise SpoolError(f"cannot write {final}: {err.strerror or err}") from None
+    finally:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+    if written:
+        _fsync_dir(spool)
+    return written
+
+
+def _exists(path: str) -> bool:
+    try:
+        os.lstat(path)
+        return True
+    except OSError:
+        # Missing, or a done/ directory we may not look into: spool it (again); the
+        # engine takes a duplicate in its stride.
+        return False
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    except OSError as err:
+        raise SpoolError(f"cannot sync {path}: {err.strerror or err}") from None
+    finally:
+        os.close(fd)
+
+
+def wake(socket_path: str, message: bytes = b"") -> bool:
+    """Nudge the engine (one datagram, never blocking). False if nobody listens.
+
+    Not being heard is fine: the engine also scans the spool at every reconcile.
+    """
+    import socket
+
+    try:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_NONBLOCK
+                             | socket.SOCK_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        sock.sendto(message[:256], socket_path)
+        return True
+    except OSError:
+        return False
+    finally:
+        sock.close()

@@ -1,0 +1,237 @@
+"""The alert agent end to end in-process (environment → spool file → engine's consumer
+API), with real captured environments and hostile ones."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from hakari.alerts import agent, record
+from hakari.alerts.spool import Spool, WakeSocket
+from tests.agents_helpers import corpus_envs
+from tests.unit.test_alert_record import FENCING, NAMES, NODE, odd_text
+
+
+@pytest.fixture
+def state(tmp_path):
+    state_dir = tmp_path / "state"
+    (state_dir / "spool").mkdir(parents=True)
+    conf = tmp_path / "hakari.conf"
+    conf.write_text(f"[DEFAULT]\nstate_dir = {state_dir}\n")
+    return state_dir, str(conf)
+
+
+def alert(env, conf):
+    return agent.main({**env, "CRM_alert_recipient": conf})
+
+
+def files(state_dir):
+    return sorted(p.name for p in (state_dir / "spool").iterdir() if p.is_file())
+
+
+def test_a_cluster_event_seen_by_every_node_lands_once(state):
+    state_dir, conf = state
+    for node, env in corpus_envs("multinode-network-cut"):
+        assert alert(env, conf) == 0, node
+    pending = Spool(str(state_dir)).pending()
+    kinds = [item.event.kind for item in pending]
+    assert kinds.count("fencing") == 1
+    # node2 lost (seen by node1 and node3), and node2's own view: node3 and node1 lost.
+    assert sorted(e.event.node for e in pending if e.event.kind == "node") == \
+        ["node1", "node2", "node3"]
+    assert len(pending) == 8
+    orders = [item.event.order for item in pending]
+    assert orders == sorted(orders)
+    fencing = next(item.event for item in pending if item.event.kind == "fencing")
+    assert fencing.fencing.ok and fencing.fencing.target == "node2"
+    assert fencing.spooled_at and fencing.seen_on == os.uname().nodename
+
+
+def test_files_are_complete_json_with_restrictive_modes(state):
+    state_dir, conf = state
+    assert alert(FENCING, conf) == 0
+    (name,) = files(state_dir)
+    path = state_dir / "spool" / name
+    assert oct(path.stat().st_mode & 0o777) == "0o640"
+    data = json.loads(path.read_text())
+    assert data["format"] == record.FORMAT and data["fencing"]["ref"] == "abff4124-2ef1-4cd8"
+    assert name == record.spool_name(data["key"], "fencing")
+
+
+def test_acknowledged_events_are_not_spooled_again(state):
+    state_dir, conf = state
+    spool = Spool(str(state_dir))
+    assert alert(FENCING, conf) == 0
+    (item,) = spool.pending()
+    spool.ack(item.name)
+    spool.ack(item.name)  # idempotent
+    assert spool.pending() == []
+    # The same fencing reported late by another node's recipient: still done.
+    assert alert({**FENCING, "CRM_alert_timestamp_usec": "700000"}, conf) == 0
+    assert spool.pending() == []
+    assert (state_dir / "spool" / "done" / item.name).exists()
+
+
+def test_events_wait_while_the_engine_is_down(state):
+    state_dir, conf = state
+    for i in range(5):
+        env = {**NODE, "CRM_alert_timestamp_epoch": str(1795472515 + i),
+               "CRM_alert_desc": "lost" if i % 2 == 0 else "member"}
+        assert alert(env, conf) == 0
+    pending = Spool(str(state_dir)).pending()
+    assert [e.event.desc for e in pending] == ["lost", "member", "lost", "member", "lost"]
+
+
+@pytest.mark.parametrize("env", [
+    {k: v for k, v in FENCING.items() if k != "CRM_alert_node"},
+    {**FENCING, "CRM_alert_desc": "gibberish"},
+    {**FENCING, "CRM_alert_timestamp_epoch": "\x1b[31m"},
+    {},
+])
+def test_rejected_input_writes_nothing_and_says_why_in_one_line(state, env, capsys):
+    state_dir, conf = state
+    assert alert(env, conf) == agent.EXIT_REJECTED
+    err = capsys.readouterr().err
+    assert err.startswith("hakari-alert: rejected ") and err.count("\n") == 1
+    assert "\x1b" not in err
+    assert os.listdir(state_dir / "spool") == []
+
+
+def test_ignored_events_exit_zero_and_write_nothing(state):
+    state_dir, conf = state
+    env = {**NODE, "CRM_alert_kind": "attribute", "CRM_alert_attribute_name": "#feature-set",
+           "CRM_alert_attribute_value": "3.16.1"}
+    assert alert(env, conf) == 0
+    assert alert({**NODE, "CRM_alert_kind": "future"}, conf) == 0
+    assert files(state_dir) == []
+
+
+def test_unusable_state_directory_is_a_failure_pacemaker_logs(state, capsys):
+    state_dir, conf = state
+    assert alert(FENCING, conf + ".missing") == agent.EXIT_FAILED
+    assert "cannot read" in capsys.readouterr().err
+    os.rmdir(state_dir / "spool")
+    assert alert(FENCING, conf) == agent.EXIT_FAILED
+    assert "hakari install" in capsys.readouterr().err
+    (state_dir / "spool").mkdir(mode=0o777)
+    os.chmod(state_dir / "spool", 0o777)
+    assert alert(FENCING, conf) == agent.EXIT_FAILED
+    assert "world-writable" in capsys.readouterr().err
+    assert files(state_dir) == []
+
+
+def test_a_full_disk_or_read_only_spool_is_reported_not_raised(state, monkeypatch, capsys):
+    state_dir, conf = state
+
+    def no_space(*_a, **_k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", no_space)
+    assert alert(FENCING, conf) == agent.EXIT_FAILED
+    assert "No space left" in capsys.readouterr().err
+    monkeypatch.undo()
+    assert os.listdir(state_dir / "spool") == []  # no temporary file left behind
+
+
+def test_internal_errors_never_escape(state, monkeypatch, capsys):
+    _, conf = state
+    monkeypatch.setattr(record, "normalize", lambda env: 1 / 0)
+    assert alert(FENCING, conf) == agent.EXIT_FAILED
+    assert "internal error: ZeroDivisionError" in capsys.readouterr().err
+
+
+def test_the_wake_socket_hears_each_spooled_event(state):
+    state_dir, conf = state
+    with WakeSocket(str(state_dir), group=None) as wake:
+        assert oct(os.stat(wake.path).st_mode & 0o777) == "0o660"
+        assert wake.wait(0) == []
+        assert alert(FENCING, conf) == 0
+        (name,) = wake.wait(5)
+        assert name == files(state_dir)[0]
+    assert not os.path.exists(wake.path)
+    # Nobody listening: the alert still succeeds.
+    assert alert({**FENCING, "CRM_alert_desc": FENCING["CRM_alert_desc"].replace(
+        "ref=abff", "ref=ffff")}, conf) == 0
+
+
+def test_damaged_and_foreign_files_are_quarantined(state):
+    state_dir, conf = state
+    assert alert(FENCING, conf) == 0
+    spool_dir = state_dir / "spool"
+    good = files(state_dir)[0]
+    (spool_dir / "notes.txt").write_text("hello")
+    (spool_dir / ("node-" + "0" * 32 + ".json")).write_text("{not json")
+    other = json.loads((spool_dir / good).read_text())
+    other["node"] = "node9"  # content no longer matches its key
+    (spool_dir / ("fencing-" + "1" * 32 + ".json")).write_text(json.dumps(other))
+    (spool_dir / ("node-" + "2" * 32 + ".json")).write_bytes(b"x" * 70000)
+    (spool_dir / ".tmp-in-progress").write_text("partial")
+    spool = Spool(str(state_dir))
+    assert [item.name for item in spool.pending()] == [good]
+    assert len(spool.quarantined) == 4
+    quarantine = sorted(os.listdir(spool_dir / "quarantine"))
+    assert "notes.txt" in quarantine and "notes.txt.why" in quarantine
+    assert spool.pending()[0].name == good and spool.quarantined == []
+
+
+def test_prune_forgets_old_acknowledgements_and_stale_temp_files(state):
+    state_dir, conf = state
+    spool = Spool(str(state_dir))
+    assert alert(FENCING, conf) == 0
+    assert alert(NODE, conf) == 0
+    first, second = spool.pending()
+    spool.ack(first.name)
+    tmp = state_dir / "spool" / ".tmp-x.json.1"
+    tmp.write_text("")
+    old = time.time() - 2 * 86400
+    os.utime(tmp, (old, old))
+    os.utime(state_dir / "spool" / "done" / first.name, (old, old))
+    assert spool.prune() == 2
+    assert [i.name for i in spool.pending()] == [second.name]  # pending never pruned
+    assert spool.prune() == 0
+    assert spool.prune(now=time.time() + 8 * 86400, pending_max_age=7 * 86400) == 1
+    assert spool.pending() == []
+
+
+def test_long_attribute_values_round_trip(state):
+    state_dir, conf = state
+    env = {**NODE, "CRM_alert_kind": "attribute", "CRM_alert_attribute_name": "hakari-note",
+           "CRM_alert_attribute_value": "v" * record.MAX_VALUE}
+    assert alert(env, conf) == 0
+    (item,) = Spool(str(state_dir)).pending()
+    assert item.event.attribute.value == "v" * record.MAX_VALUE
+
+
+def test_concurrent_copies_of_one_event_land_once(state, tmp_path):
+    state_dir, conf = state
+    env = {**os.environ, **FENCING, "CRM_alert_recipient": conf}
+    procs = [subprocess.Popen([sys.executable, "-m", "hakari.alerts.agent"], env=env)
+             for _ in range(8)]
+    assert [p.wait(timeout=60) for p in procs] == [0] * 8
+    assert len(os.listdir(state_dir / "spool")) == 1
+
+
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.dictionaries(st.sampled_from(NAMES), odd_text, max_size=len(NAMES)))
+def test_fuzzed_environments_exit_cleanly_and_write_only_valid_events(state, raw):
+    state_dir, conf = state
+    env = {f"CRM_alert_{k}": v for k, v in raw.items()}
+    env["CRM_alert_recipient"] = conf
+    before = set(files(state_dir))
+    rc = agent.main(env)
+    assert rc in (0, 2)
+    new = set(files(state_dir)) - before
+    if rc != 0:
+        assert not new
+    spool = Spool(str(state_dir))
+    spool.pending()
+    assert spool.quarantined == []
+    assert not any(n.startswith(".") for n in os.listdir(state_dir / "spool"))
