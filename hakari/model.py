@@ -89,6 +89,8 @@ RECOVERY_RUNNING = frozenset({"DETECTED", "FENCE_CONFIRMED", "FORCED_DOWN", "EVA
 RECOVERY_NOT_STARTED = frozenset({"BLOCKED", "FENCE_FAILED"})
 # The CIB node attribute holding a host's current incident (JSON: id, state, lost_at…).
 INCIDENT_ATTRIBUTE = "hakari-incident"
+# Written by fence_hakari when it fences a node, cleared when it unfences it.
+FENCED_ATTRIBUTE = "hakari-fenced"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

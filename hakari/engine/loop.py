@@ -17,21 +17,18 @@ import os
 import threading
 from collections.abc import Callable
 
+from hakari import paths
 from hakari.cluster import attributes
 from hakari.engine import detect
 from hakari.errors import HakariError
 from hakari.hostnames import HostNameMap
-from hakari.model import ClusterSnapshot, Incident
+from hakari.model import FENCED_ATTRIBUTE, INCIDENT_ATTRIBUTE, ClusterSnapshot, Incident
 from hakari.recovery.journal import Journal, ensure_state_dir, utcnow
-from hakari.recovery.store import INCIDENT_ATTRIBUTE, ClusterStore, from_record, incident_id
+from hakari.recovery.store import ClusterStore, from_record, incident_id
 
 LOG = logging.getLogger("hakari.engine")
-HEARTBEAT_NAME = "engine.heartbeat"
-FENCED_ATTRIBUTE = "hakari-fenced"
-
-
-def heartbeat_path(state_dir: str) -> str:
-    return os.path.join(state_dir, HEARTBEAT_NAME)
+# Acknowledged alerts are forgotten after a day; this often is enough to sweep them.
+PRUNE_INTERVAL = 600.0
 
 
 @dataclasses.dataclass
@@ -64,10 +61,16 @@ def parse_records(raw: dict[str, dict[str, str]]) -> Records:
 
 class Engine:
     def __init__(self, conf, *, read_cluster: Callable[[object], ClusterSnapshot] | None = None,
-                 read_records: Callable[[], dict] | None = None, nova=None,
-                 drain_alerts: Callable[["Engine"], None] | None = None):
+                 read_records: Callable[[], dict] | None = None, nova=None):
+        from hakari.alerts.spool import Spool
+
         self.conf = conf
         self.names = HostNameMap.from_config(conf)
+        if os.geteuid() == 0:
+            # The installer's owners and modes: the alert agent (user hacluster) must be
+            # able to write the spool, and nobody else.
+            from hakari.install import make_state_dirs
+            make_state_dirs(conf.state_dir)
         ensure_state_dir(conf.state_dir)
         self.journal = Journal.open(conf.state_dir)
         self.store = ClusterStore(self.journal, conf.cluster.tool_timeout)
@@ -78,7 +81,8 @@ class Engine:
         self._read_records = read_records or (
             lambda: attributes.read_all(timeout=conf.cluster.tool_timeout))
         self._nova = nova
-        self._drain_alerts = drain_alerts
+        self.spool = Spool(conf.state_dir)
+        self._pruned = 0.0
         self._worker: threading.Thread | None = None
         self._recovering: set[str] = set()
         self._said: dict[str, str] = {}
@@ -93,25 +97,62 @@ class Engine:
     # -- the loop -------------------------------------------------------------------
 
     def run(self) -> None:
+        from hakari.alerts.spool import WakeSocket
+
         LOG.info("engine started (state in %s)", self.conf.state_dir)
-        while not self.stop.is_set():
-            self.beat()
-            try:
-                self.reconcile()
-            except HakariError as err:
-                self._say("reconcile", f"cannot reconcile: {err}", logging.ERROR)
-            self.wake.wait(self.conf.cluster.reconcile_interval)
-            self.wake.clear()
+        # Bound before the first spool scan: an alert spooled after that scan always
+        # wakes the loop.
+        sock = None
+        try:
+            sock = WakeSocket(self.conf.state_dir).open()
+            threading.Thread(target=self._listen, args=(sock,), name="hakari-wake",
+                             daemon=True).start()
+        except OSError as err:
+            LOG.warning("no wake socket (%s): alerts are read every %gs", err,
+                        self.conf.cluster.reconcile_interval)
+        try:
+            while not self.stop.is_set():
+                self.beat()
+                try:
+                    self.reconcile()
+                except HakariError as err:
+                    self._say("reconcile", f"cannot reconcile: {err}", logging.ERROR)
+                self.wake.wait(self.conf.cluster.reconcile_interval)
+                self.wake.clear()
+        finally:
+            if sock is not None:
+                sock.close()
         LOG.info("engine stopping; open incidents resume at the next start")
 
+    def _listen(self, sock) -> None:
+        while not self.stop.is_set():
+            try:
+                if sock.wait(1.0):
+                    self.wake.set()
+            except OSError:
+                return
+
     def beat(self) -> None:
-        path = heartbeat_path(self.conf.state_dir)
-        with open(path, "w") as f:
+        with open(paths.heartbeat_file(self.conf.state_dir), "w") as f:
             f.write(f"{os.getpid()} {utcnow().isoformat()}\n")
 
+    def drain_alerts(self) -> None:
+        """Alerts date losses (node lost/member); the cluster's state stays the truth."""
+        import time
+
+        for item in self.spool.pending():
+            event = item.event
+            if event.kind == "node" and event.desc in ("member", "lost"):
+                self.memory.node_alert(event.node, event.desc == "member", event.timestamp)
+            self.spool.ack(item.name)
+        for bad in self.spool.quarantined:
+            LOG.warning("alert spool: %s quarantined: %s", bad.name, bad.reason)
+        if time.monotonic() - self._pruned > PRUNE_INTERVAL:
+            self._pruned = time.monotonic()
+            self.spool.prune()
+
     def reconcile(self) -> detect.Decision:
-        if self._drain_alerts is not None:
-            self._drain_alerts(self)
+        self.drain_alerts()
         now = utcnow()
         snapshot = self._snapshot()
         self.memory.observe(snapshot, now)

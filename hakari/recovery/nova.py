@@ -240,6 +240,29 @@ def _migration(d: dict) -> Migration:
         updated_at=parse_time(d.get("updated_at")))
 
 
+def cloud_region(conf):
+    """The clouds.yaml entry named by ``[openstack] cloud``, checked but not contacted.
+    Raises HakariError when there is none or it is unusable."""
+    from openstack import config as os_config
+    from openstack import exceptions as os_exc
+
+    opts = conf.openstack
+    if not opts.cloud:
+        raise HakariError("no cloud configured: set [openstack] cloud or --os-cloud")
+    kwargs = {"api_timeout": opts.api_timeout, "verify": opts.verify}
+    if opts.cacert:
+        kwargs["cacert"] = opts.cacert
+    if opts.region_name:
+        kwargs["region_name"] = opts.region_name
+    try:
+        loader = os_config.OpenStackConfig(
+            config_files=[opts.clouds_file] if opts.clouds_file else None,
+            load_envvars=False)
+        return loader.get_one(cloud=opts.cloud, **kwargs)
+    except (os_exc.SDKException, OSError) as err:
+        raise HakariError(f"cloud {opts.cloud!r}: {_one_line(err)}") from None
+
+
 class Nova:
     """Verbs hakari needs from Nova. ``adapter`` is ``connection.compute``."""
 
@@ -262,27 +285,18 @@ class Nova:
         # Deferred: slow to import, and kept off the alert path.
         import openstack
         from keystoneauth1 import exceptions as ks_exc
-        from openstack import config as os_config
 
         opts = conf.openstack
-        if not opts.cloud:
-            raise HakariError("no cloud configured: set [openstack] cloud or --os-cloud")
-        kwargs = {"api_timeout": opts.api_timeout, "verify": opts.verify}
-        if opts.cacert:
-            kwargs["cacert"] = opts.cacert
-        if opts.region_name:
-            kwargs["region_name"] = opts.region_name
         try:
-            loader = os_config.OpenStackConfig(
-                config_files=[opts.clouds_file] if opts.clouds_file else None,
-                load_envvars=False)
-            region = loader.get_one(cloud=opts.cloud, **kwargs)
+            region = cloud_region(conf)
             conn = openstack.connection.Connection(config=region)
             _widen_pool(conn.session)
+            # Building the proxies may already talk to Keystone (discovery).
+            compute, placement = conn.compute, conn.placement
         except (openstack.exceptions.SDKException, ks_exc.ClientException,
                 OSError) as err:
             raise HakariError(f"cloud {opts.cloud!r}: {_one_line(err)}") from None
-        return cls(conn.compute, timeout=opts.api_timeout, placement=conn.placement)
+        return cls(compute, timeout=opts.api_timeout, placement=placement)
 
     # -- transport -------------------------------------------------------------------
 

@@ -20,10 +20,9 @@ import os
 from collections.abc import Iterable
 
 from hakari.errors import HakariError
-from hakari.model import INCIDENT_STATES, Incident
+from hakari.model import INCIDENT_ATTRIBUTE, INCIDENT_STATES, Incident
 from hakari.recovery.journal import Event, Journal, utcnow
 
-INCIDENT_ATTRIBUTE = "hakari-incident"
 # An incident in one of these is over: a new loss of the host starts a new one.
 CLOSED_STATES = frozenset({"ENABLED", "HOST_RETURNED"})
 

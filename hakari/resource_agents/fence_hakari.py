@@ -19,12 +19,11 @@ import time
 
 from hakari import __version__
 from hakari.errors import HakariError
-from hakari.model import INCIDENT_ATTRIBUTE, RECOVERY_RUNNING
+from hakari.model import FENCED_ATTRIBUTE, INCIDENT_ATTRIBUTE, RECOVERY_RUNNING
 from hakari.resource_agents.fence_protocol import (
     EXIT_FAIL, EXIT_OFF, EXIT_OK, Param, UsageError, metadata, parse_argv, parse_stdin)
 
 NAME = "fence_hakari"
-FENCED_ATTRIBUTE = "hakari-fenced"
 REASON_PREFIX = "hakari:"
 
 SHORTDESC = "Fence agent that hands fenced compute hosts to Nova for hakari"
@@ -155,15 +154,11 @@ class _Agent:
         if not conf.openstack.cloud:
             raise UsageError("no cloud: set cloud= or [openstack] cloud in "
                              f"{self.values.get('config_file', 'the config file')}")
-        from openstack import config as os_config
-        from openstack import exceptions as os_exc
+        from hakari.recovery.nova import cloud_region
         try:
-            os_config.OpenStackConfig(
-                config_files=[conf.openstack.clouds_file] if conf.openstack.clouds_file
-                else None, load_envvars=False).get_one(cloud=conf.openstack.cloud)
-        except os_exc.SDKException as err:
-            raise UsageError(f"cloud {conf.openstack.cloud!r}: "
-                             f"{' '.join(str(err).split())}") from None
+            cloud_region(conf)
+        except HakariError as err:
+            raise UsageError(str(err)) from None
         if "evacuation_wait" in self.values:
             self.evacuation_wait()
         return EXIT_OK
