@@ -29,9 +29,15 @@ def install_fence_hakari(python: str = sys.executable) -> None:
 
 
 def hakari_conf(stack_dir: str, clouds_yaml: str, cloud: str) -> str:
+    from hakari.install import make_state_dirs
+
+    state_dir = os.path.join(stack_dir, "hakari-state")
+    # As `hakari install` makes /var/lib/hakari: the alert agent (hacluster) writes the
+    # spool, the engine and agents (root) the rest.
+    make_state_dirs(state_dir)
     path = os.path.join(stack_dir, "hakari.conf")
     with open(path, "w") as f:
-        f.write(f"[DEFAULT]\nstate_dir = {os.path.join(stack_dir, 'hakari-state')}\n"
+        f.write(f"[DEFAULT]\nstate_dir = {state_dir}\n"
                 f"[openstack]\ncloud = {cloud}\nclouds_file = {clouds_yaml}\n"
                 "api_timeout = 20\n")
     os.chmod(path, 0o644)
