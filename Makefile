@@ -71,7 +71,9 @@ sample-config: venv
 # Every benchmark prints JSON; BENCH_ARGS=--quick shortens the evacuation one.
 bench: deps
 	$(PY) bench/parse.py
+	$(PY) bench/alert.py
 	$(PY) bench/evacuate.py $(BENCH_ARGS)
+	$(PY) bench/latency.py
 
 clean:
 	rm -rf $(VENV) $(NOVA_VENV) build *.egg-info
