@@ -43,5 +43,26 @@ def require_files(*paths: str) -> None:
 
 
 @pytest.fixture
+def offline_cib(tmp_path, monkeypatch):
+    """make(*node_xml) -> path of an empty CIB with those <node> entries, which every
+    Pacemaker tool of the test then uses (CIB_file) instead of a live cluster."""
+    import subprocess
+
+    require_tools("cibadmin", "crm_attribute")
+
+    def make(*nodes: str) -> pathlib.Path:
+        path = tmp_path / "cib.xml"
+        path.write_bytes(subprocess.run(["cibadmin", "--empty"], capture_output=True,
+                                        check=True, timeout=30).stdout)
+        monkeypatch.setenv("CIB_file", str(path))
+        for xml in nodes:
+            subprocess.run(["cibadmin", "--create", "-o", "nodes", "--xml-text", xml],
+                           check=True, timeout=30)
+        return path
+
+    return make
+
+
+@pytest.fixture
 def data_dir() -> pathlib.Path:
     return DATA

@@ -9,21 +9,12 @@ import sys
 import pytest
 
 from hakari.cluster import attributes
-from tests.conftest import require_tools
 from tests.fixtures_nova import wait_for
 
 
 @pytest.fixture
-def cib(tmp_path, monkeypatch):
-    require_tools("cibadmin", "crm_attribute")
-    path = tmp_path / "cib.xml"
-    path.write_bytes(subprocess.run(["cibadmin", "--empty"], capture_output=True,
-                                    check=True, timeout=30).stdout)
-    monkeypatch.setenv("CIB_file", str(path))
-    for i in (1, 2, 3):
-        subprocess.run(["cibadmin", "--create", "-o", "nodes", "--xml-text",
-                        f'<node id="{i}" uname="node{i}"/>'], check=True, timeout=30)
-    return path
+def cib(offline_cib):
+    return offline_cib(*(f'<node id="{i}" uname="node{i}"/>' for i in (1, 2, 3)))
 
 
 @pytest.fixture

@@ -1,26 +1,16 @@
 """Node attributes through the real crm_attribute, on an offline CIB (CIB_file)."""
 
-import subprocess
 
 import pytest
 
 from hakari.cluster import attributes
 from hakari.errors import ToolFailed
-from tests.conftest import require_tools
 
 
 @pytest.fixture
-def cib(tmp_path, monkeypatch):
-    require_tools("cibadmin", "crm_attribute")
-    path = tmp_path / "cib.xml"
-    path.write_bytes(subprocess.run(["cibadmin", "--empty"], capture_output=True,
-                                    check=True, timeout=30).stdout)
-    monkeypatch.setenv("CIB_file", str(path))
-    for xml in ('<node id="1" uname="node1"/>',
-                '<node id="compute1" uname="compute1" type="remote"/>'):
-        subprocess.run(["cibadmin", "--create", "-o", "nodes", "--xml-text", xml],
-                       check=True, timeout=30)
-    return path
+def cib(offline_cib):
+    return offline_cib('<node id="1" uname="node1"/>',
+                       '<node id="compute1" uname="compute1" type="remote"/>')
 
 
 def test_set_get_delete_round_trip(cib):
