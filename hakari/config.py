@@ -186,6 +186,61 @@ recovery_opts = [
         "cannot be read."),
 ]
 
+instance_failure_group = cfg.OptGroup(
+    "instance_failure", title="Instance failure",
+    help="What `hakari recover-instance UUID` does for an HA instance an external monitor "
+    "found stopped or in ERROR. Which instances are HA follows the [recovery] selection "
+    "options (instance_selection, evacuable_tag, evacuable_sources, excluded_instances).")
+
+instance_failure_opts = [
+    cfg.StrOpt(
+        "method", default="auto", choices=[
+            ("auto", "start a SHUTOFF instance; hard reboot one in ERROR"),
+            ("stop_start", "start a SHUTOFF instance; stop, then start, one in ERROR"),
+            ("hard_reboot", "hard reboot the instance, whether SHUTOFF or in ERROR")],
+        help="How a failed instance is brought back to ACTIVE."),
+    cfg.IntOpt(
+        "max_attempts", default=3, min=1,
+        help="Recovery attempts per instance failure, counted in the journal across runs; "
+        "after that the failure is reported FAILED and left to a human. It closes, and "
+        "a later failure starts a fresh count, once the instance is seen ACTIVE."),
+    cfg.FloatOpt(
+        "verify_timeout", default=300.0, min=1.0,
+        help="Seconds an attempt may take to leave the instance ACTIVE (with no task in "
+        "progress) before it counts as failed."),
+    cfg.FloatOpt(
+        "poll_interval", default=2.0, min=0.05, max=60.0,
+        help="Seconds between two looks at an instance while an attempt is verified."),
+]
+
+process_failure_group = cfg.OptGroup(
+    "process_failure", title="Process failure",
+    help="What hakari does when nova-compute keeps failing on a host that is still "
+    "alive: disable the compute service so nothing new is scheduled there, and "
+    "re-enable it once it is healthy, but only when hakari was the one to disable it.")
+
+process_failure_opts = [
+    cfg.ListOpt(
+        "resources", default=["hakari-nova-compute", "nova-compute"],
+        help="Pacemaker resource ids of nova-compute: a failed operation of one of them "
+        "(from the alert spool) counts as a process failure of the node it ran on. A "
+        "clone instance suffix (':0') is ignored."),
+    cfg.IntOpt(
+        "failure_threshold", default=3, min=1,
+        help="Failed nova-compute operations within failure_window seconds that make "
+        "the engine disable the host's compute service. `hakari notify process HOST` "
+        "(an external monitor that has already concluded) disables at once."),
+    cfg.FloatOpt(
+        "failure_window", default=600.0, min=1.0,
+        help="Seconds over which failed nova-compute operations are counted; a process "
+        "failure with no new failure for this long and nothing disabled is closed."),
+    cfg.FloatOpt(
+        "enable_after", default=300.0, min=0.0,
+        help="Seconds without any new failure, with Nova reporting the service up, "
+        "before the engine re-enables a compute service hakari disabled. `hakari notify "
+        "process HOST --healthy` re-enables without waiting (Nova must still say up)."),
+]
+
 openstack_group = cfg.OptGroup(
     "openstack", title="OpenStack",
     help="How hakari reaches Nova.")
@@ -218,6 +273,8 @@ _GROUPS = (
     (cluster_group, cluster_opts),
     (fencing_group, fencing_opts),
     (recovery_group, recovery_opts),
+    (instance_failure_group, instance_failure_opts),
+    (process_failure_group, process_failure_opts),
     (openstack_group, openstack_opts),
 )
 
@@ -259,6 +316,9 @@ def load(config_files: list[str] | None = None, os_cloud: str | None = None) -> 
              use_env=False)
     except cfg.ConfigFileParseError as err:
         raise ConfigError(f"config file {err.config_file}: {err.msg}") from None
+    except UnicodeDecodeError as err:
+        # oslo.config reads files as UTF-8 and lets the decode error through.
+        raise ConfigError(f"config file: not UTF-8 text ({_one_line(err)})") from None
     except cfg.Error as err:
         raise ConfigError(f"config: {_one_line(err)}") from None
     _check_values(conf, config_files)

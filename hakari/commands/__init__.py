@@ -4,5 +4,5 @@ Modules import their heavy dependencies inside ``run`` so that `hakari --help` a
 alert path stay fast.
 """
 
-COMMANDS = ("status", "render", "apply_cib", "evacuate", "incidents", "engine", "alert",
-            "install")
+COMMANDS = ("status", "render", "apply_cib", "evacuate", "recover_instance", "notify",
+            "incidents", "engine", "alert", "install")

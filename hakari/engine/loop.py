@@ -86,6 +86,9 @@ class Engine:
         self._worker: threading.Thread | None = None
         self._recovering: set[str] = set()
         self._said: dict[str, str] = {}
+        # Failed nova-compute operations from the spool, until handed to process recovery.
+        self._process_alerts: list = []
+        self._process_checked = 0.0
 
     @property
     def nova(self):
@@ -144,6 +147,12 @@ class Engine:
             event = item.event
             if event.kind == "node" and event.desc in ("member", "lost"):
                 self.memory.node_alert(event.node, event.desc == "member", event.timestamp)
+            elif event.kind == "resource" and event.resource is not None:
+                from hakari.recovery.process_decision import is_process_failure
+                r = event.resource
+                if is_process_failure(event.kind, r.rsc, r.status, r.rc, r.target_rc,
+                                      self.conf.process_failure.resources):
+                    self._process_alerts.append(event)
             self.spool.ack(item.name)
         for bad in self.spool.quarantined:
             LOG.warning("alert spool: %s quarantined: %s", bad.name, bad.reason)
@@ -165,6 +174,7 @@ class Engine:
             self._say("quorum", decision.blocked, logging.WARNING)
             return decision
         self._said.pop("quorum", None)
+        self._process_failures(records)
         jobs = []
         for step in decision.steps:
             incident = records.incidents.get(step.node)
@@ -178,6 +188,54 @@ class Engine:
         if jobs:
             self._recover(jobs)
         return decision
+
+    def _process_failures(self, records: Records) -> None:
+        """Feed failed nova-compute operations to process-failure recovery, and now and
+        then let it re-enable what it disabled. A host with an open host incident is
+        left to host recovery; alerts not handled (Nova unreachable) wait for the next
+        look. Nova is only contacted when there is something to do."""
+        import time
+
+        from hakari.recovery.failures import PROCESS, FailureBook
+        from hakari.recovery.process_decision import CHECK_INTERVAL, FAILURE
+        from hakari.recovery.store import CLOSED_STATES
+
+        pending, self._process_alerts = self._process_alerts, []
+        for event in pending:
+            incident = records.incidents.get(event.node)
+            if incident is not None and incident.state not in CLOSED_STATES:
+                continue
+            r = event.resource
+            try:
+                report = self._process_recovery().signal(
+                    self.names.to_nova(event.node), FAILURE, source="pacemaker alert",
+                    key=event.key, resource=r.rsc, task=r.task, rc=r.rc, status=r.status)
+            except HakariError as err:
+                LOG.error("%s: process failure not handled yet: %s", event.node, err)
+                self._process_alerts.append(event)
+                continue
+            if report.action not in ("wait", "nothing"):
+                LOG.warning("%s: nova-compute failing: %s (%s)", report.host,
+                            report.action, report.reason)
+        if time.monotonic() - self._process_checked < CHECK_INTERVAL:
+            return
+        self._process_checked = time.monotonic()
+        try:
+            if not FailureBook(self.journal).all_open(PROCESS):
+                return
+            for report in self._process_recovery().check_open():
+                if report.action not in ("wait", "nothing"):
+                    LOG.warning("%s: process failure %s: %s (%s)", report.host,
+                                report.incident, report.action, report.reason)
+        except HakariError as err:
+            self._say("process-check", f"process failures not checked: {err}",
+                      logging.ERROR)
+
+    def _process_recovery(self):
+        from hakari.recovery.process_decision import Thresholds
+        from hakari.recovery.process_recovery import ProcessRecovery
+        return ProcessRecovery(self.nova, self.journal, Thresholds.from_config(self.conf),
+                               state_dir=self.conf.state_dir)
 
     def _snapshot(self) -> ClusterSnapshot:
         if self._read_cluster is not None:

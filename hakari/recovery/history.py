@@ -8,12 +8,16 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 
 from hakari.model import Incident
+from hakari.recovery.failures import failures_from_events
 from hakari.recovery.journal import Event
 from hakari.recovery.store import incidents_from_events
 
 # Per-instance events shown in a timeline only on request: there can be thousands.
 INSTANCE_EVENTS = frozenset({"evacuate-requested", "evacuate-accepted", "evacuate-rejected",
                              "evacuate-unknown", "migration", "retry", "result"})
+# Kinds of incident: a host lost (evacuation), a failing nova-compute on a live host
+# (process), an instance found stopped or in ERROR (instance).
+HOST = "host"
 
 
 @dataclasses.dataclass
@@ -23,6 +27,7 @@ class Summary:
     source: str                      # "cib" when the CIB holds this incident, else "journal"
     timeline: list[Event]
     instances: dict[str, dict]
+    kind: str = HOST
 
     def counts(self) -> dict[str, int]:
         counts = {"evacuated": 0, "skipped": 0, "failed": 0}
@@ -33,7 +38,7 @@ class Summary:
     def document(self, verbose: bool = False) -> dict:
         inc = self.incident
         return {
-            "id": inc.id, "node": inc.node, "host": self.host, "state": inc.state,
+            "id": inc.id, "kind": self.kind, "node": inc.node, "host": self.host, "state": inc.state,
             "lost_at": inc.lost_at.isoformat(),
             "updated_at": inc.updated_at.isoformat() if inc.updated_at else None,
             "reason": inc.reason, "source": self.source, "counts": self.counts(),
@@ -73,6 +78,13 @@ def summarize(events: Iterable[Event], cib: Mapping[str, Incident] | None = None
     for inc_id, (incident, host) in found.items():
         summaries[inc_id] = Summary(incident, host, "journal", timelines.get(inc_id, []),
                                     results.get(inc_id, {}))
+    for inc_id, f in failures_from_events(events).items():
+        # Process/instance incidents: the node is the target (host or instance id) and
+        # "lost_at" the moment the failure was first reported.
+        incident = Incident(id=inc_id, node=f.target, lost_at=f.opened_at, state=f.state,
+                            updated_at=f.updated_at, reason=f.reason)
+        summaries[inc_id] = Summary(incident, f.host, "journal", timelines.get(inc_id, []),
+                                    results.get(inc_id, {}), f.kind)
     for node, incident in (cib or {}).items():
         s = summaries.get(incident.id)
         if s is None:
@@ -95,11 +107,13 @@ def _event_doc(e: Event) -> dict:
 def render_text(summaries: list[Summary], *, timeline: bool = False) -> str:
     if not summaries:
         return "No incidents recorded.\n"
-    rows = [["INCIDENT", "HOST", "STATE", "LOST AT", "EVAC", "SKIP", "FAIL", "REASON"]]
+    rows = [["INCIDENT", "KIND", "HOST", "STATE", "SINCE", "DONE", "SKIP", "FAIL", "REASON"]]
     for s in summaries:
         c = s.counts()
-        rows.append([s.incident.id, s.host, s.incident.state,
-                     s.incident.lost_at.isoformat(sep=" "), str(c["evacuated"]),
+        # DONE: instances evacuated (host) or brought back to ACTIVE (instance).
+        done = c["evacuated"] + c.get("recovered", 0)
+        rows.append([s.incident.id, s.kind, s.host or "-", s.incident.state,
+                     s.incident.lost_at.isoformat(sep=" "), str(done),
                      str(c["skipped"]), str(c["failed"]), s.incident.reason[:60]])
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]

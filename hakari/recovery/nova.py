@@ -442,6 +442,23 @@ class Nova:
                             microversion=mv, retry_ambiguous=False)
         return answer.request_id
 
+    # Power actions for instance-failure recovery. Not retried once the request may have
+    # reached Nova: a repeated start answers 409 (task in progress / already active), so
+    # the caller looks at the server again instead. Each returns Nova's request id.
+
+    def start_server(self, server_id: str) -> str | None:
+        return self._action(server_id, {"os-start": None})
+
+    def stop_server(self, server_id: str) -> str | None:
+        return self._action(server_id, {"os-stop": None})
+
+    def reboot_server(self, server_id: str, hard: bool = True) -> str | None:
+        return self._action(server_id, {"reboot": {"type": "HARD" if hard else "SOFT"}})
+
+    def _action(self, server_id: str, body: dict) -> str | None:
+        return self._call("POST", f"/servers/{server_id}/action", json=body,
+                          retry_ambiguous=False).request_id
+
     def evacuations(self, source_host: str,
                     since: dt.datetime | None = None) -> list[Migration]:
         """Evacuation migrations away from ``source_host`` created at or after ``since``,

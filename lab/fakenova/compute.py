@@ -454,6 +454,8 @@ class ComputeApi:
             return self._evacuate(req, body)
         if action in ("os-stop", "os-start"):
             return self._power(req, action)
+        if action == "reboot":
+            return self._reboot(req, body)
         raise ApiError(400, f"There is no such action: {action}")
 
     def _power(self, req, action):
@@ -477,6 +479,33 @@ class ComputeApi:
                 s.vm_state, s.power_state = "stopped", POWER["shutdown"]
             else:
                 s.vm_state, s.power_state = "active", POWER["running"]
+        return _ok(None, 202)
+
+    def _reboot(self, req, body):
+        """Nova's reboot: HARD from active/stopped/paused/suspended/error, SOFT from
+        active only; the instance ends active (at once on a live compute)."""
+        spec = _need_dict(body, "reboot")
+        kind = spec.get("type")
+        if kind not in ("HARD", "SOFT", "hard", "soft"):
+            raise ApiError(400, f"Invalid input for field/attribute type. Value: {kind!r}.")
+        hard = kind.upper() == "HARD"
+        with self._lock:
+            s = self._server(req.params["id"])
+            want = ("active", "stopped", "paused", "suspended", "error") if hard \
+                else ("active",)
+            if s.task_state is not None:
+                raise ApiError(409, f"Cannot 'reboot' instance {s.uuid} while it is in "
+                                    f"task_state {s.task_state}")
+            if s.vm_state not in want:
+                raise ApiError(409, f"Cannot 'reboot' instance {s.uuid} while it is in "
+                                    f"vm_state {s.vm_state}")
+            h = self._hosts.get(s.host) if s.host else None
+            s.updated = time.time()
+            if h is None or not self._is_up(h):
+                # Nova casts to the compute; a dead one never picks it up.
+                s.task_state = "reboot_started_hard" if hard else "reboot_started"
+                return _ok(None, 202)
+            s.vm_state, s.power_state = "active", POWER["running"]
         return _ok(None, 202)
 
     def _evacuate_schema(self, req, ev: dict):

@@ -1,0 +1,105 @@
+"""Process failure handling: the I/O around process_decision.
+
+A failure signal (a failed nova-compute operation from the alert spool, or `hakari
+notify process HOST`) opens or joins the host's process incident; the decision then
+disables, re-enables or waits. Everything is journaled under the incident id, with
+Nova's request ids; failure counts come from the journal, so they survive restarts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+from hakari.recovery import process_decision as pd
+from hakari.recovery.failures import PROCESS, Failure, FailureBook, new_failure
+from hakari.recovery.journal import Journal, utcnow
+from hakari.recovery.nova import Nova, NovaError
+from hakari.recovery.store import HostLock
+
+SIGNAL_EVENT = "failure-signal"
+
+
+@dataclasses.dataclass
+class ProcessReport:
+    host: str
+    action: str
+    reason: str
+    incident: str | None
+    state: str | None
+    service_status: str
+    service_state: str
+    disabled_reason: str | None
+
+    def document(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+class ProcessRecovery:
+    def __init__(self, nova: Nova, journal: Journal, limits: pd.Thresholds, *,
+                 state_dir: str | None = None):
+        self.nova = nova
+        self.book = FailureBook(journal)
+        self.limits = limits
+        # One writer per host at a time (engine and CLI alike); None in pure tests.
+        self._state_dir = state_dir
+
+    def signal(self, host: str, trigger: str, *, source: str, immediate: bool = False,
+               key: str | None = None, now: dt.datetime | None = None,
+               **detail) -> ProcessReport:
+        if self._state_dir is None:
+            return self._signal(host, trigger, source, immediate, key, now, detail)
+        with HostLock(self._state_dir, f"process-{host}"):
+            return self._signal(host, trigger, source, immediate, key, now, detail)
+
+    def check_open(self, now: dt.datetime | None = None) -> list[ProcessReport]:
+        """Re-look at every open process incident (the engine's periodic re-enable)."""
+        reports, errors = [], []
+        for f in self.book.all_open(PROCESS):
+            try:
+                reports.append(self.signal(f.target, pd.CHECK, source="engine", now=now))
+            except NovaError as err:
+                # One host Nova cannot answer about must not hold up the others.
+                errors.append(f"{f.target}: {err}")
+        if errors and not reports:
+            raise NovaError("; ".join(errors))
+        return reports
+
+    def _signal(self, host, trigger, source, immediate, key, now, detail) -> ProcessReport:
+        now = now or utcnow()
+        service = self.nova.compute_service(host)
+        incident = self.book.current(PROCESS, host)
+        events = self.book.events(incident) if incident else []
+        if trigger == pd.FAILURE:
+            if key and any(e.event == SIGNAL_EVENT and e.detail.get("key") == key
+                           for e in events):
+                # The same alert delivered again (e.g. after an engine restart).
+                return self._report(host, pd.NOTHING, "signal already counted", incident,
+                                    service)
+            if incident is None:
+                incident = self.book.save(new_failure(
+                    PROCESS, host, host, f"nova-compute failing ({source})", now))
+                events = []
+            events.append(self.book.record(incident, SIGNAL_EVENT, source=source, key=key,
+                                           ts=now, **detail))
+        failures = [e.ts for e in events if e.event == SIGNAL_EVENT]
+        step = pd.decide(trigger, service, incident.state if incident else None, failures,
+                         now, self.limits, immediate=immediate)
+        if incident is None:
+            return self._report(host, step.action, step.reason, None, service)
+        if step.action == pd.DISABLE:
+            reason = f"{pd.REASON_PREFIX} {incident.id}: nova-compute keeps failing"
+            service, rid = self.nova.disable(service, reason)
+            self.book.record(incident, "disabled", request_id=rid, reason=reason)
+        elif step.action == pd.ENABLE:
+            service, rid = self.nova.enable(service)
+            self.book.record(incident, "enabled", request_id=rid, why=step.reason)
+        if step.state:
+            incident = self.book.transition(incident, step.state, step.reason)
+        return self._report(host, step.action, step.reason, incident, service)
+
+    @staticmethod
+    def _report(host, action, reason, incident: Failure | None, service) -> ProcessReport:
+        return ProcessReport(host, action, reason, incident.id if incident else None,
+                             incident.state if incident else None, service.status,
+                             service.state, service.disabled_reason)
