@@ -14,10 +14,15 @@ NOVA_STAMP := $(NOVA_VENV)/.installed
 APT_PACKAGES := pacemaker corosync pacemaker-cli-utils resource-agents libxml2-utils \
 	fence-agents pcs iproute2 procps psmisc util-linux python3-venv
 
-.PHONY: test demo deps apt venv .venv-nova sample-config bench lab-up lab-down clean
+.PHONY: test soak demo deps apt venv .venv-nova sample-config bench lab-up lab-down clean
 
 test: deps
 	$(PY) -m pytest -q -ra $(PYTEST_ARGS)
+
+# The reliability tests with bigger settings and a summary table (tests/soak.py):
+# HAKARI_FUZZ_EXAMPLES, HAKARI_SOAK_SEEDS (crash-resume seeds), HAKARI_SOAK_REPEAT.
+soak: deps
+	$(PY) -m tests.soak
 
 demo: deps
 	$(PY) -m lab.demo
@@ -68,12 +73,10 @@ sample-config: venv
 	  --output-file etc/hakari/hakari.conf.sample --wrap-width 79
 	@echo "wrote etc/hakari/hakari.conf.sample"
 
-# Every benchmark prints JSON; BENCH_ARGS=--quick shortens the evacuation one.
+# Every benchmark prints JSON; bench/report.py runs each with a timeout and writes
+# bench/results.json and bench/REPORT.md. BENCH_ARGS="--quick" or "--only parse,alert".
 bench: deps
-	$(PY) bench/parse.py
-	$(PY) bench/alert.py
-	$(PY) bench/evacuate.py $(BENCH_ARGS)
-	$(PY) bench/latency.py
+	$(PY) bench/report.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(NOVA_VENV) build *.egg-info

@@ -57,7 +57,8 @@ def timed(argv, env) -> float:
 
 def ms(values) -> dict:
     return {"median_ms": round(statistics.median(values) * 1000, 2),
-            "p90_ms": round(sorted(values)[int(len(values) * 0.9)] * 1000, 2)}
+            "p90_ms": round(sorted(values)[int(len(values) * 0.9)] * 1000, 2),
+            "min_ms": round(min(values) * 1000, 2), "max_ms": round(max(values) * 1000, 2)}
 
 
 def main() -> int:

@@ -246,6 +246,10 @@ def measure(n_nodes: int, seconds: float) -> dict:
         # The tree alone, built by hakari's hardened parser: the rest of parse_crm_mon_ms
         # is the cost of reading the snapshot out of it.
         "hardened_parse_only_ms": round(statistics.median(tree) * 1e3, 4),
+        # The spread: each of the 5 interleaved rounds' medians (bench/report.py shows
+        # their min/max next to the median of medians above).
+        "parse_crm_mon_round_ms": [round(x * 1e3, 4) for x in ours],
+        "fromstring_round_ms": [round(x * 1e3, 4) for x in floor],
         "runs": runs,
     }
 

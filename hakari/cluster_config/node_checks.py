@@ -241,7 +241,9 @@ class NodeChecks(Fields):
             if self.mapping(level, where, LEVEL_KEYS, ("node", "devices")) is None:
                 continue
             node = level.get("node")
-            if "node" in level and node not in nodes:
+            # Names are strings; anything else (a list, a mapping) is unknown, and would
+            # not even be hashable for the set lookup.
+            if "node" in level and (not isinstance(node, str) or node not in nodes):
                 self.err(f"{where}.node", f"unknown node {str(node)[:60]!r}: not in "
                          "controllers or computes")
                 node = None
@@ -254,7 +256,7 @@ class NodeChecks(Fields):
             if len(set(map(str, devs))) != len(devs):
                 self.err(f"{where}.devices", "lists a device twice")
             for dev in devs:
-                if dev not in devices:
+                if not isinstance(dev, str) or dev not in devices:
                     self.err(f"{where}.devices", f"unknown device {str(dev)[:60]!r}: not "
                              "in fencing.devices")
                 elif node is not None and node not in devices[dev]:

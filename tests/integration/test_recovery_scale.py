@@ -16,6 +16,7 @@ from hakari.recovery.journal import Journal
 from hakari.recovery.policy import Policy
 from hakari.recovery.store import LocalStore, incident_id
 from tests.recovery_helpers import conf_for_fake, nova as nova_for
+from tests.soak_counters import record
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -70,6 +71,18 @@ def test_2000_instances_on_20_hosts_with_latency_and_faults(fake_nova, tmp_path)
     fake.release_hung(outcome="failed")
 
     outcomes = {o.id: o for r in reports for o in r.outcomes}
+    # For `make soak`'s table, measured before the assertions judge them. Faults: the
+    # requests the fake's fault rules fired on, plus the rebuilds it made fail (error_rate,
+    # failure_rate; nothing else fails rebuilds here).
+    stats = fake.stats()
+    live = collections.Counter(m["instance_uuid"] for m in fake.migrations()
+                               if m["status"] not in ("failed", "error"))
+    evac_ids = {r.path.split("/")[-2] for r in fake.requests(route="servers.action.evacuate")}
+    record("scale-faults", scenarios=1, faults=_faults_injected(fake),
+           recovered=sum(o.result == "evacuated" and fake.server(o.id)["host"] not in lost
+                         for o in outcomes.values()),
+           duplicates=sum(n - 1 for n in live.values()) + stats["double_evacuations"]["total"],
+           unsafe=len(evac_ids - set(ids)))
     assert set(outcomes) == set(ids)
     by_result = collections.Counter(o.result for o in outcomes.values())
     assert set(by_result) <= {"evacuated", "failed"}, by_result
@@ -106,6 +119,11 @@ def test_2000_instances_on_20_hosts_with_latency_and_faults(fake_nova, tmp_path)
           f"peak in flight {stats['rebuilds']['peak']}")
 
 
+def _faults_injected(fake) -> int:
+    return (sum(f["triggered"] for f in fake.faults())
+            + sum(m["status"] in ("failed", "error") for m in fake.migrations()))
+
+
 def test_mass_failure_brake_blocks_and_touches_nothing(fake_nova, tmp_path):
     fake = fake_nova
     lost = ["node2", "node3"]
@@ -117,6 +135,10 @@ def test_mass_failure_brake_blocks_and_touches_nothing(fake_nova, tmp_path):
     store = LocalStore(journal)
     recovery = HostRecovery(nova_for(conf), store, journal, Policy(), Limits())
     reports = recovery.run_braked(jobs_for(store, lost), conf)
+    # An evacuation or service change while braked would be an unsafe action.
+    record("mass-failure-brake", scenarios=1,
+           unsafe=len(fake.requests(route="servers.action.evacuate"))
+           + len(fake.requests(route="services.update")))
     assert all(r.incident.state == "BLOCKED" and "2 of 3" in r.error for r in reports)
     assert fake.requests(route="servers.action.evacuate") == []
     assert fake.requests(route="services.update") == []

@@ -1,0 +1,294 @@
+#!/usr/bin/env python3
+"""Run every benchmark in bench/, collect their JSON into bench/results.json and write
+bench/REPORT.md: the machine, versions, load, medians and min/max, each target and whether
+it is met, and the side-by-side peer run.
+
+Each benchmark runs as a subprocess with a timeout of its own, so one that hangs or fails
+is recorded as such and the others still run. The load average is taken before and after
+each one: the figures are only as good as the machine was quiet, and the report says how
+quiet it was.
+
+Usage: bench/report.py [--only parse,alert,...] [--quick] [--out-dir bench]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib.metadata
+import json
+import os
+import pathlib
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+BENCH = pathlib.Path(__file__).resolve().parent
+REPO = BENCH.parent
+
+# name -> (argv after the interpreter, timeout seconds). Timeouts are a few times each
+# benchmark's usual run time on the 2-core reference machine.
+BENCHMARKS = {
+    "parse": (["bench/parse.py"], 900),
+    "peer_masakari": (["bench/peer_masakari.py"], 1800),
+    "alert": (["bench/alert.py"], 900),
+    "evacuate": (["bench/evacuate.py"], 1800),
+    "fakenova": (["bench/fakenova.py"], 900),
+    "latency": (["bench/latency.py"], 1200),
+}
+QUICK_ARGS = {
+    "parse": ["--seconds", "0.5"], "peer_masakari": ["--seconds", "0.5"],
+    "alert": ["--runs", "15"], "evacuate": ["--quick"],
+    "fakenova": ["--servers", "2000"], "latency": ["--runs", "5"],
+}
+
+
+def _run_text(argv: list[str], timeout: float = 20) -> str | None:
+    try:
+        res = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    out = (res.stdout or res.stderr).strip()
+    return out.splitlines()[0] if out else None
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def machine() -> dict:
+    cpuinfo = pathlib.Path("/proc/cpuinfo").read_text() if os.path.exists("/proc/cpuinfo") else ""
+    models = [line.split(":", 1)[1].strip() for line in cpuinfo.splitlines()
+              if line.startswith("model name")]
+    mem_kb = None
+    if os.path.exists("/proc/meminfo"):
+        for line in pathlib.Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem_kb = int(line.split()[1])
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": models[0] if models else platform.processor() or None,
+        "memory_gib": round(mem_kb / 1024 / 1024, 1) if mem_kb else None,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "pacemaker": _run_text(["crm_mon", "--version"]),
+        "corosync": _run_text(["corosync", "-v"]),
+        "openstacksdk": _version("openstacksdk"),
+        "lxml": _version("lxml"),
+        "hakari_commit": _run_text(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"]),
+    }
+
+
+def run_one(name: str, quick: bool) -> dict:
+    argv, timeout = BENCHMARKS[name]
+    argv = [sys.executable, *argv, *(QUICK_ARGS[name] if quick else [])]
+    entry: dict = {"argv": argv[1:], "timeout_s": timeout,
+                   "load_before": [round(x, 2) for x in os.getloadavg()]}
+    print(f"report: running {' '.join(argv[1:])} (timeout {timeout}s)", file=sys.stderr,
+          flush=True)
+    t0 = time.monotonic()
+    try:
+        res = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=REPO)
+    except subprocess.TimeoutExpired:
+        entry.update(status="timeout", seconds=round(time.monotonic() - t0, 1))
+    else:
+        entry.update(returncode=res.returncode, seconds=round(time.monotonic() - t0, 1))
+        try:
+            entry["result"] = json.loads(res.stdout)
+            entry["status"] = "ok" if res.returncode == 0 else "exit-nonzero"
+        except ValueError:
+            entry["status"] = "no-json"
+        if entry["status"] != "ok":
+            entry["stderr_tail"] = res.stderr[-2000:]
+    entry["load_after"] = [round(x, 2) for x in os.getloadavg()]
+    print(f"report: {name}: {entry['status']} in {entry['seconds']}s", file=sys.stderr,
+          flush=True)
+    return entry
+
+
+# --- targets: each returns (target text, measured text, met: True/False/None) ----------
+
+def _res(results: dict, name: str) -> dict | None:
+    e = results.get(name) or {}
+    return e.get("result")
+
+
+def targets(results: dict) -> list[tuple[str, str, str, bool | None]]:
+    rows = []
+    parse = _res(results, "parse")
+    for size in (1024, 4096):
+        r = next((x for x in (parse or {}).get("results", []) if x["nodes"] == size), None)
+        rows.append((f"parse {size} nodes", "parse_crm_mon <= 1.5x lxml fromstring",
+                     f"{r['ratio']}x ({r['parse_crm_mon_ms']} ms vs {r['fromstring_ms']} ms)"
+                     if r else "not measured", r["ratio"] <= 1.5 if r else None))
+    alert = _res(results, "alert")
+    rows.append(("alert agent", "median <= 3x `python3 -I -c pass`",
+                 f"{alert['ratio']}x ({alert['alert_new_event']['median_ms']} ms vs "
+                 f"{alert['python_I_c_pass']['median_ms']} ms)" if alert else "not measured",
+                 alert["ok"] if alert else None))
+    evac = _res(results, "evacuate")
+    for name in ("200x1", "2000x20"):
+        s = next((x for x in (evac or {}).get("scenarios", []) if x["name"] == name), None)
+        rows.append((f"evacuation {name}", "total <= 1.25x ideal bound, 0 failed",
+                     f"{s['ratio']}x ({s['seconds']} s vs ideal {s['ideal_seconds']} s, "
+                     f"{s['failed']} failed)" if s else "not measured",
+                     s["ok"] if s else None))
+    rss = (evac or {}).get("rss")
+    ok_rss = rss if rss and rss["instances"] >= 5000 else None
+    rows.append(("engine memory 5,000 instances", "peak RSS <= 200 MB",
+                 f"{rss['peak_rss_mb']} MB at {rss['instances']} instances" if rss
+                 else "not measured", ok_rss["ok"] if ok_rss else None))
+    lat = _res(results, "latency")
+    f = (lat or {}).get("fencing_alert_to_first_evacuate_s")
+    if f and f.get("n", 0) >= 5:
+        rows.append(("fencing alert -> first evacuate", "median <= 1 s over >= 5 runs",
+                     f"{f['median']} s median of {f['n']} (min {f['min']}, max {f['max']})",
+                     lat["target_met"]))
+    else:
+        entry = results.get("latency")
+        why = (lat or {}).get("skipped") or (f"only {f['n']} runs" if f else
+                                             entry["status"] if entry else "not run")
+        rows.append(("fencing alert -> first evacuate", "median <= 1 s over >= 5 runs",
+                     f"not measured ({why})", None))
+    return rows
+
+
+def _mm(values) -> str:
+    return f"{min(values)} / {max(values)}" if values else "-"
+
+
+def render(doc: dict) -> str:
+    m, r = doc["machine"], doc["benchmarks"]
+    met = {True: "**met**", False: "**NOT met**", None: "not measured"}
+    out = [
+        "# hakari benchmark report", "",
+        f"Generated by `make bench` (`bench/report.py`) on {doc['date']}; raw figures in "
+        "`bench/results.json`.", "",
+        "## Machine", "",
+        f"- {m['cpus']} CPUs ({m['cpu_model']}), {m['memory_gib']} GiB, kernel {m['kernel']}",
+        f"- Python {m['python']}, {m['pacemaker']}, {m['corosync']}, openstacksdk "
+        f"{m['openstacksdk']}, lxml {m['lxml']}, hakari at {m['hakari_commit']}",
+        f"- Load average (1/5/15 min) at start {doc['load_start']}, at end "
+        f"{doc['load_end']}. The machine was shared with other lab tests during this run: "
+        "absolute times are pessimistic; ratios measured interleaved (parse, peer, alert) "
+        "are the sturdier figures.", "",
+        "## Targets", "",
+        "| what | target | measured | |", "| --- | --- | --- | --- |",
+    ]
+    for what, target, measured, ok in doc["targets"]:
+        out.append(f"| {what} | {target} | {measured} | {met[ok]} |")
+    out += ["", "## Per benchmark", ""]
+    for name, e in r.items():
+        load = f"load {e['load_before'][0]} -> {e['load_after'][0]}"
+        out.append(f"### {name}  (`{' '.join(e['argv'])}`, {e['status']}, {e['seconds']} s, "
+                   f"{load})")
+        out.append("")
+        res = e.get("result")
+        if e["status"] != "ok" and not res:
+            out += ["```", (e.get("stderr_tail") or "").strip()[-800:] or e["status"],
+                    "```", ""]
+            continue
+        if name == "parse":
+            out += ["median of 5 interleaved rounds' medians; min / max over those rounds", "",
+                    "| nodes | bytes | parse_crm_mon ms | min / max | lxml fromstring ms "
+                    "| min / max | ratio |", "| --- | --- | --- | --- | --- | --- | --- |"]
+            for x in res["results"]:
+                out.append(f"| {x['nodes']} | {x['bytes']} | {x['parse_crm_mon_ms']} | "
+                           f"{_mm(x.get('parse_crm_mon_round_ms'))} | {x['fromstring_ms']} | "
+                           f"{_mm(x.get('fromstring_round_ms'))} | {x['ratio']} |")
+        elif name == "peer_masakari":
+            if "unavailable" in res:
+                out.append(f"masakari-monitors could not be run here: {res['unavailable']}")
+            else:
+                out += [f"{res['peer']} {res['peer_version']} (`{res['peer_module']}`, "
+                        "installed from PyPI into a throwaway venv), on the same generated "
+                        "crm_mon documents as the parse benchmark, in one process, "
+                        "interleaved. Not equal work: masakari-monitors does "
+                        f"{res['peer_work']}; hakari does {res['hakari_work']}.", "",
+                        "| nodes | hakari ms | min / max | masakari-monitors ms | min / max "
+                        "| hakari / masakari |", "| --- | --- | --- | --- | --- | --- |"]
+                for x in res["results"]:
+                    out.append(
+                        f"| {x['nodes']} | {x['hakari_parse_crm_mon_ms']} | "
+                        f"{_mm(x['hakari_round_medians_ms'])} | {x['masakari_ms']} | "
+                        f"{_mm(x['masakari_round_medians_ms'])} | "
+                        f"{x['ratio_hakari_over_masakari']} |")
+        elif name == "alert":
+            out += [f"{res['runs']} interleaved runs each", "",
+                    "| call | median ms | p90 ms | min / max ms |", "| --- | --- | --- | --- |"]
+            for key in ("python_I_c_pass", "alert_new_event", "alert_duplicate",
+                        "cli_hakari_alert"):
+                v = res[key]
+                out.append(f"| {key} | {v['median_ms']} | {v['p90_ms']} | "
+                           f"{v.get('min_ms', '-')} / {v.get('max_ms', '-')} |")
+        elif name == "evacuate":
+            out += ["one run per scenario (a run is minutes long; its own timing is the "
+                    "figure)", "",
+                    "| scenario | seconds | ideal s | ratio | evacuated | failed | peak in "
+                    "flight | peak RSS MB | double evacuations (Nova) |",
+                    "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+            for x in res["scenarios"] + ([res["rss"]] if res.get("rss") else []):
+                out.append(f"| {x['name']} | {x['seconds']} | {x.get('ideal_seconds', '-')} "
+                           f"| {x.get('ratio', '-')} | {x['evacuated']} | {x['failed']} | "
+                           f"{x['peak_in_flight']} | {x['peak_rss_mb']} | "
+                           f"{x['nova_double_evacuations']} |")
+        elif name == "latency":
+            if "skipped" in res:
+                out.append(f"skipped: {res['skipped']}")
+            else:
+                f = res["fencing_alert_to_first_evacuate_s"]
+                out += [f"fencing alert -> first evacuate request: median {f['median']} s, "
+                        f"min {f['min']} s, max {f['max']} s, n={f['n']}", "",
+                        "| run | power cut -> fencing alert s | fencing alert -> first "
+                        "evacuate s |", "| --- | --- | --- |"]
+                for x in res["runs"]:
+                    out.append(f"| {x['run']} | {x['power_cut_to_fencing_alert_s']} | "
+                               f"{x['fencing_alert_to_first_evacuate_s']} |")
+        else:  # fakenova and anything new: no target, show the JSON as is
+            out += ["no target (measures the test double)", "", "```json",
+                    json.dumps(res, indent=2)[:3000], "```"]
+        out.append("")
+    out += ["## Reproduce", "", "```sh", "make bench            # all of the above, ~15 min "
+            "as root (latency needs the lab)",
+            "python3 bench/report.py --only parse,peer_masakari   # a subset",
+            "```", ""]
+    return "\n".join(out)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", help="comma-separated subset of: " + ",".join(BENCHMARKS))
+    ap.add_argument("--quick", action="store_true", help="shorter settings (smoke run)")
+    ap.add_argument("--out-dir", type=pathlib.Path, default=BENCH)
+    args = ap.parse_args(argv)
+    names = args.only.split(",") if args.only else list(BENCHMARKS)
+    unknown = set(names) - set(BENCHMARKS)
+    if unknown:
+        ap.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
+    doc = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+           "quick": args.quick, "machine": machine(),
+           "load_start": [round(x, 2) for x in os.getloadavg()], "benchmarks": {}}
+    for name in names:
+        doc["benchmarks"][name] = run_one(name, args.quick)
+    doc["load_end"] = [round(x, 2) for x in os.getloadavg()]
+    loads = [e[k][0] for e in doc["benchmarks"].values() for k in ("load_before", "load_after")]
+    doc["load_1min_median"] = round(statistics.median(loads), 2) if loads else None
+    doc["targets"] = targets(doc["benchmarks"])
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    (args.out_dir / "results.json").write_text(json.dumps(doc, indent=2) + "\n")
+    (args.out_dir / "REPORT.md").write_text(render(doc))
+    print(f"report: wrote {args.out_dir / 'results.json'} and {args.out_dir / 'REPORT.md'}",
+          file=sys.stderr)
+    for what, _target, measured, ok in doc["targets"]:
+        print(f"  {what:34} {measured:60} {'met' if ok else 'NOT met' if ok is False else '-'}")
+    failed = [n for n, e in doc["benchmarks"].items() if e["status"] != "ok"]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
