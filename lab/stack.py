@@ -66,12 +66,39 @@ def topology_xml(nodes: list[str]) -> str:
     return f"<fencing-topology>{levels}</fencing-topology>"
 
 
+STACK_LOCK = os.path.join(config.STATE_ROOT, "stack.lock")
+LOCK_WAIT = 1200.0
+
+
+def _lock_stack() -> int:
+    """One stack at a time on this machine: stacks share /usr/sbin/fence_hakari and the
+    agents `hakari install` puts under /usr/lib/ocf, which another stack's teardown
+    would pull from under it."""
+    import fcntl
+    import time
+
+    os.makedirs(config.STATE_ROOT, exist_ok=True)
+    fd = os.open(STACK_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    deadline = time.monotonic() + LOCK_WAIT
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                os.close(fd)
+                raise TimeoutError(f"another lab stack held {STACK_LOCK} for "
+                                   f"{LOCK_WAIT:.0f}s") from None
+            time.sleep(0.5)
+
+
 class Stack:
-    def __init__(self, pcmk: Lab, nova, conf_path: str, netns: str):
+    def __init__(self, pcmk: Lab, nova, conf_path: str, netns: str, lock_fd: int):
         self.pcmk = pcmk
         self.nova = nova
         self.conf_path = conf_path
         self.netns = netns
+        self._lock_fd = lock_fd
 
     @property
     def nodes(self) -> list[str]:
@@ -79,12 +106,25 @@ class Stack:
 
     @classmethod
     def up(cls, pcmk: Lab, *, evacuation_wait: float = 50.0, python: str = sys.executable,
-           exit_with_parent: bool = True) -> "Stack":
+           exit_with_parent: bool = True, nova_fencing: bool = True) -> "Stack":
         """Wire Nova and fence_hakari into the running Pacemaker lab ``pcmk``.
 
         exit_with_parent=False keeps Nova running after this process exits (`make
-        lab-up`); `down(name)` stops it again.
+        lab-up`); `down(name)` stops it again. nova_fencing=False leaves the CIB alone:
+        no fence_hakari device, no fencing topology (a rendered configuration brings its
+        own).
         """
+        lock_fd = _lock_stack()
+        try:
+            return cls._up(pcmk, lock_fd, evacuation_wait, python, exit_with_parent,
+                           nova_fencing)
+        except BaseException:
+            os.close(lock_fd)
+            raise
+
+    @classmethod
+    def _up(cls, pcmk, lock_fd, evacuation_wait, python, exit_with_parent,
+            nova_fencing) -> "Stack":
         nodes = sorted(pcmk.state["nodes"])
         netns = f"hakari-{pcmk.name}-nova"
         pcmk.attach_namespace(netns, config.NOVA_ADDRESS)
@@ -94,14 +134,16 @@ class Stack:
         try:
             conf_path = hakari_conf(pcmk.path, nova.netns_clouds_yaml, nova.cloud)
             install_fence_hakari(python)
-            pcmk.exec(nodes[0], ["cibadmin", "--create", "-o", "resources", "--xml-text",
-                                 nova_device_xml(conf_path, nodes, evacuation_wait)])
-            pcmk.exec(nodes[0], ["cibadmin", "--create", "-o", "configuration",
-                                 "--xml-text", topology_xml(nodes)])
+            if nova_fencing:
+                pcmk.exec(nodes[0], ["cibadmin", "--create", "-o", "resources",
+                                     "--xml-text",
+                                     nova_device_xml(conf_path, nodes, evacuation_wait)])
+                pcmk.exec(nodes[0], ["cibadmin", "--create", "-o", "configuration",
+                                     "--xml-text", topology_xml(nodes)])
         except BaseException:
             nova.stop()
             raise
-        return cls(pcmk, nova, conf_path, netns)
+        return cls(pcmk, nova, conf_path, netns, lock_fd)
 
     def power_off(self, node: str) -> None:
         self.pcmk.power_off(node)
@@ -129,6 +171,9 @@ class Stack:
             self.nova.stop()
         finally:
             _remove_fence_hakari()
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)  # releases the flock
+                self._lock_fd = None
 
 
 def nova_dir(lab_path: str) -> str:

@@ -248,6 +248,28 @@ def test_unmanaged_nova_compute_and_members_only(example):
     assert "add-remote" not in files["pcs-commands.sh"]
 
 
+def test_a_sole_controller_is_fenced_from_the_computes(example):
+    # Kept to the controllers and off itself, its power device could run nowhere: the
+    # controller could never be fenced, nor unfenced, and with hakari-nova providing
+    # unfencing Pacemaker would start nothing at all (seen on the lab).
+    example["controllers"] = example["controllers"][:1]
+    example["fencing"] = {}
+    files = render.render_all(example)
+    cons = semantics(files["cib.xml"])["constraints"]
+    own = [c for c in cons if c[:2] == ("location", "hakari-power-ctl1")]
+    assert own == [("location", "hakari-power-ctl1", "ctl1", "-INFINITY", ())]
+    for node in ("cmp1", "cmp2", "cmp3"):
+        rule = next(c for c in cons if c[:2] == ("location", f"hakari-power-{node}"))
+        assert rule[4] == (("-INFINITY", None, (("#uname", "ne", "ctl1"),)),)
+    pcs = files["pcs-commands.sh"]
+    assert "hakari-power-ctl1-on-controllers" not in pcs
+    assert "hakari-power-ctl1-avoids-ctl1" in pcs
+    assert "hakari-power-cmp1-on-controllers" in pcs
+    # With more controllers, each power device stays on the others.
+    example["controllers"] = schema.load_vars(str(EXAMPLE))["controllers"]
+    assert "hakari-power-ctl1-on-controllers" in render.render_all(example)["cib.xml"]
+
+
 def _pcs_line(script: str, device: str) -> list[str]:
     line = next(ln for ln in script.splitlines()
                 if ln.startswith(f"pcs stonith create {device} "))

@@ -1,0 +1,409 @@
+"""Issue 7 on the lab: the configuration `hakari render` writes, applied with `hakari
+apply-cib` to a live 3-node Pacemaker cluster, is what runs the whole recovery.
+
+node1 is the controller (evacuator, fence devices), node2 and node3 the computes, each
+node's power device the lab's fence_hakarilab; Nova is the stack's real Nova 34. Nothing
+of hakari's is in the CIB before the rendered cib.xml goes in: the stack is started
+without its own fence_hakari device and topology. Then node2 loses power and the chain
+must run end to end through the rendered objects: fencing topology [power device,
+fence_hakari], Nova forced down and disabled, the alert, the evacuator's incident, the
+evacuations, and on the way back Pacemaker's own unfencing (hakari-nova
+provides=unfencing) and the compute-guard clone (requires=unfencing).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+from lxml import etree
+
+from tests.conftest import require_tools
+from tests.fixtures_nova import nova_connection, require_nova_venv, wait_for
+from tests.fixtures_pacemaker import _keep_logs
+
+CONTROLLER = "node1"
+COMPUTES = ("node2", "node3")
+VICTIM = "node2"
+ALERT_SELECT = ["select_nodes", "select_fencing", "select_resources", "select_attributes"]
+# The interpreter of the installed agents: the alert runs as hacluster, which cannot run
+# the venv's Python below /root (docs/deployment.md).
+AGENT_PYTHON = "/usr/bin/python3"
+PARSER = etree.XMLParser(remove_blank_text=True, resolve_entities=False, no_network=True)
+
+
+def hakari(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "hakari", *args], capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def lab_vars(lab, nova, out_dir: str, state_dir: str) -> dict:
+    """The cluster variables for the lab, as an operator of this cluster would write
+    them: power fencing by the lab agent, Nova's cloud from inside the nodes."""
+    def node(name: str, nodeid: int) -> dict:
+        return {"name": name, "nodeid": nodeid, "addresses": [lab.address(name)],
+                "fence": {"agent": "fence_hakarilab", "params": {"lab_dir": lab.path}}}
+
+    return {
+        "cluster_name": f"hakari-{lab.name}",
+        "cloud": nova.cloud,
+        "clouds_file": nova.netns_clouds_yaml,
+        "state_dir": state_dir,
+        "hakari_conf_path": os.path.join(out_dir, "hakari.conf"),
+        "controllers": [node(CONTROLLER, 1)],
+        "computes": [node(n, i) for i, n in enumerate(COMPUTES, start=2)],
+        "fencing": {"evacuation_wait": 30},
+        # The lab's nova-compute is the stack's fake one, not a systemd unit.
+        "nova_compute": {"managed": False},
+        "alert": {"timeout": "20s"},
+        "policies": {
+            "cluster": {"reconcile_interval": 1},
+            "recovery": {"poll_interval": 0.3},
+            "openstack": {"api_timeout": 20},
+        },
+    }
+
+
+class Drill:
+    def __init__(self, stack, out_dir: str, state_dir: str):
+        self.stack = stack
+        self.lab = stack.pcmk
+        self.out_dir = out_dir
+        self.state_dir = state_dir
+        self.conf_path = os.path.join(out_dir, "hakari.conf")
+        self.cib_path = os.path.join(out_dir, "cib.xml")
+        self.applied: list[dict] = []
+        self.timings: dict[str, float] = {}
+
+    def apply_cib(self, *extra: str, node: str = CONTROLLER) -> dict:
+        res = self.lab.exec(node, [sys.executable, "-m", "hakari", "apply-cib",
+                                   self.cib_path, "--format", "json", *extra],
+                            timeout=90, check=False)
+        assert res.returncode == 0, res.stderr.decode("utf-8", "replace")
+        return json.loads(res.stdout)
+
+    def live_cib(self, node: str = "node3") -> etree._Element:
+        res = self.lab.exec(node, ["cibadmin", "--query"], timeout=30)
+        return etree.fromstring(res.stdout, PARSER)
+
+    def incident(self, node: str = VICTIM) -> dict | None:
+        raw = self.stack.crm_attribute(node, "hakari-incident")
+        return json.loads(raw) if raw else None
+
+    def started_on(self, rsc: str, node: str = CONTROLLER) -> list[str]:
+        """Nodes where resource (or clone) rsc runs, as crm_mon on node sees it."""
+        mon = etree.fromstring(self.lab.crm_mon_xml(node), PARSER)
+        paths = (f"resources/resource[@id='{rsc}']",
+                 f"resources/clone[@id='{rsc}']/resource")
+        return sorted(n.get("name") for p in paths for r in mon.iterfind(p)
+                      if r.get("role") == "Started" and r.get("failed") != "true"
+                      for n in r.iterfind("node"))
+
+    def crm_mon_text(self, node: str = CONTROLLER) -> str:
+        res = self.lab.exec(node, ["crm_mon", "-1", "-rfA", "--fence-history=3"],
+                            timeout=30, check=False)
+        return (res.stdout + res.stderr).decode("utf-8", "replace")
+
+    def wait_started(self, rsc: str, *placements: list[str], timeout: float = 60) -> None:
+        """Until rsc runs on exactly the nodes of one of placements."""
+        deadline = time.monotonic() + timeout
+        while self.started_on(rsc) not in placements:
+            if time.monotonic() > deadline:
+                pytest.fail(f"{rsc} not started on {' or '.join(map(str, placements))} "
+                            f"after {timeout:g}s:\n{self.crm_mon_text()}")
+            time.sleep(0.3)
+
+    def engine_log(self) -> str:
+        try:
+            with open("/var/log/hakari/engine.log", "rb") as f:
+                f.seek(max(0, os.path.getsize(f.name) - 4000))
+                return f.read().decode("utf-8", "replace")
+        except OSError as err:
+            return f"(no engine log: {err})"
+
+
+@pytest.fixture(scope="module")
+def drill(pacemaker_lab_factory, tmp_path_factory):
+    require_nova_venv()
+    require_tools("crm_diff")
+    if not os.access(AGENT_PYTHON, os.X_OK):
+        pytest.skip(f"needs {AGENT_PYTHON} for the installed agents")
+    from lab.stack import Stack
+
+    t0 = time.monotonic()
+    lab = pacemaker_lab_factory("rc", nodes=3)
+    prefix = f"hakari-{lab.name}-"
+    timings = {"lab": time.monotonic() - t0}
+    stack = installed = None
+    try:
+        # Waits while another stack (another test session) holds the machine's agents.
+        stack = Stack.up(lab, nova_fencing=False)
+        timings["stack"] = time.monotonic() - t0
+        # The state directory Stack.up made with the installer's owners and modes.
+        state_dir = os.path.join(lab.path, "hakari-state")
+        out_dir = os.path.join(lab.path, "rendered")
+        vars_file = tmp_path_factory.mktemp("rendered-config") / "cluster.yaml"
+        vars_file.write_text(yaml.safe_dump(lab_vars(lab, stack.nova, out_dir, state_dir)))
+        res = hakari("render", "--vars", str(vars_file), "--output-dir", out_dir)
+        assert res.returncode == 0, res.stderr
+        res = hakari("install", "--python", AGENT_PYTHON)
+        installed = True
+        assert res.returncode == 0, res.stdout + res.stderr
+        timings["installed"] = time.monotonic() - t0
+        d = Drill(stack, out_dir, state_dir)
+        d.applied.append(d.apply_cib())
+        # What the rendered configuration starts, once Pacemaker unfenced every node:
+        # the engine and the fence devices on the controller, except the controller's
+        # own power device (on a compute), the guard on both computes.
+        for rsc, where in (("hakari-evacuator", [CONTROLLER]),
+                           ("hakari-nova", [CONTROLLER]),
+                           ("hakari-power-node2", [CONTROLLER]),
+                           ("hakari-power-node3", [CONTROLLER]),
+                           ("hakari-compute-guard-clone", list(COMPUTES))):
+            d.wait_started(rsc, where)
+        d.wait_started("hakari-power-node1", *([n] for n in COMPUTES))
+        d.applied.append(d.apply_cib())
+        timings["applied"] = time.monotonic() - t0
+        d.timings = timings
+        yield d
+    finally:
+        # Pacemaker stops hakari's resources while their agents are still installed
+        # and Nova still answers; only then go the agents, then Nova.
+        try:
+            lab.down(keep_logs=_keep_logs())
+        finally:
+            try:
+                if installed:
+                    res = hakari("install", "--uninstall")
+                    assert res.returncode == 0, res.stdout + res.stderr
+            finally:
+                if stack is not None:
+                    stack.down()
+        timings["down"] = time.monotonic() - t0
+        print("timings (s since start): "
+              + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()))
+        ps = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True,
+                            timeout=30, check=True).stdout
+        left = [line for line in ps.splitlines() if lab.path in line]
+        assert not left, f"processes left behind: {left}"
+        ns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True,
+                            timeout=30, check=True).stdout
+        assert not [n for n in ns.split() if n.startswith(prefix)], ns
+
+
+def _key(elem) -> tuple:
+    if elem.tag == "fencing-level":
+        return (elem.tag, elem.get("target"), elem.get("index"))
+    return (elem.tag, elem.get("id"))
+
+
+def _c14n(elem) -> bytes:
+    return etree.tostring(elem, method="c14n")
+
+
+def _nvpairs(elem, kind: str) -> dict[str, str]:
+    return {nv.get("name"): nv.get("value") for nv in elem.iterfind(f"{kind}/nvpair")}
+
+
+def test_rendered_cib_is_live_and_applies_idempotently(drill):
+    first, second = drill.applied
+    assert first["changed"] and not first["removed"], first
+    assert "primitive hakari-evacuator" in first["created"]
+    assert "fencing-level hakari-fl-node2-1" in first["created"]
+    assert "alert hakari-alert" in first["created"]
+    assert not second["changed"], second
+    assert not drill.apply_cib("--check", node="node2")["changed"]
+
+    rendered = etree.parse(drill.cib_path, PARSER).getroot().find("configuration")
+    live = drill.live_cib().find("configuration")
+    # Every object hakari rendered is in the live CIB exactly as rendered.
+    for section in ("resources", "constraints", "fencing-topology", "alerts"):
+        have = {_key(e): e for e in live.find(section)}
+        for obj in rendered.find(section):
+            assert _key(obj) in have, f"{section}: {_key(obj)} missing from the live CIB"
+            assert _c14n(have[_key(obj)]) == _c14n(obj), f"{section}: {_key(obj)} differs"
+    props = {nv.get("name"): nv.get("value") for nv in live.iterfind(
+        "crm_config/cluster_property_set[@id='cib-bootstrap-options']/nvpair")}
+    assert props["stonith-enabled"] == "true" and props["no-quorum-policy"] == "stop"
+    assert props["concurrent-fencing"] == "true" and props["stonith-timeout"] == "120s"
+    assert props["dc-deadtime"] == "2s"  # the lab's own property is left alone
+
+    # Fencing topology: power device, then fence_hakari on the computes.
+    levels = {lv.get("target"): lv for lv in live.iterfind("fencing-topology/fencing-level")}
+    assert set(levels) == {CONTROLLER, *COMPUTES}
+    assert levels[CONTROLLER].get("devices") == "hakari-power-node1"
+    for n in COMPUTES:
+        assert levels[n].get("index") == "1"
+        assert levels[n].get("devices") == f"hakari-power-{n},hakari-nova"
+
+    res = live.find("resources")
+    for n in (CONTROLLER, *COMPUTES):
+        dev = res.find(f"primitive[@id='hakari-power-{n}']")
+        assert dev.get("class") == "stonith" and dev.get("type") == "fence_hakarilab"
+        assert _nvpairs(dev, "instance_attributes") == {
+            "lab_dir": drill.lab.path, "pcmk_host_list": n}
+    nova = res.find("primitive[@id='hakari-nova']")
+    assert nova.get("type") == "fence_hakari"
+    assert _nvpairs(nova, "instance_attributes") == {
+        "cloud": drill.stack.nova.cloud, "config_file": drill.conf_path,
+        "evacuation_wait": "30", "pcmk_host_list": " ".join(COMPUTES)}
+    assert _nvpairs(nova, "meta_attributes") == {"provides": "unfencing"}
+    assert res.find("primitive[@id='lab-fence']") is not None  # not hakari's: kept
+
+    evac = res.find("primitive[@id='hakari-evacuator']")
+    assert (evac.get("class"), evac.get("provider"), evac.get("type")) == (
+        "ocf", "hakari", "evacuator")
+    assert _nvpairs(evac, "instance_attributes") == {
+        "cloud": drill.stack.nova.cloud, "config": drill.conf_path}
+    guard = res.find("clone[@id='hakari-compute-guard-clone']/primitive")
+    assert guard.get("id") == "hakari-compute-guard" and guard.get("type") == "compute-guard"
+    assert _nvpairs(guard, "meta_attributes") == {"requires": "unfencing"}
+    assert res.find("clone[@id='hakari-nova-compute-clone']") is None  # managed: false
+
+    cons = live.find("constraints")
+
+    def banned_unless(rsc_id: str, allowed) -> None:
+        rules = [r for loc in cons.iterfind(f"rsc_location[@rsc='{rsc_id}']")
+                 for r in loc.iterfind("rule")]
+        assert len(rules) == 1, rsc_id
+        rule = rules[0]
+        assert rule.get("score") == "-INFINITY" and rule.get("boolean-op") == "and"
+        assert sorted((e.get("attribute"), e.get("operation"), e.get("value"))
+                      for e in rule.iterfind("expression")) == [
+            ("#uname", "ne", n) for n in sorted(allowed)]
+
+    banned_unless("hakari-evacuator", [CONTROLLER])
+    banned_unless("hakari-compute-guard-clone", COMPUTES)
+    banned_unless("hakari-nova", [CONTROLLER])
+    for n in COMPUTES:
+        banned_unless(f"hakari-power-{n}", [CONTROLLER])
+    # The sole controller's power device: anywhere but on the controller itself.
+    assert [c.get("id") for c in cons.iterfind("rsc_location[@rsc='hakari-power-node1']")
+            ] == ["hakari-power-node1-avoids-node1"]
+    avoids = cons.find("rsc_location[@id='hakari-power-node1-avoids-node1']")
+    assert avoids.get("node") == CONTROLLER and avoids.get("score") == "-INFINITY"
+    assert cons.find("rsc_order") is None and cons.find("rsc_colocation") is None
+
+    alert = live.find("alerts/alert[@id='hakari-alert']")
+    assert alert.get("path") == "/usr/libexec/hakari/alert"
+    assert [c.tag for c in alert.find("select")] == ALERT_SELECT
+    assert [r.get("value") for r in alert.iterfind("recipient")] == [drill.conf_path]
+    assert _nvpairs(alert, "meta_attributes") == {
+        "timestamp-format": "%Y-%m-%dT%H:%M:%S.%06NZ", "timeout": "20s"}
+
+    # And it runs: engine and devices on the controller (the controller's power device
+    # on a compute), the guard on the computes, every node unfenced.
+    assert drill.started_on("hakari-evacuator", node="node2") == [CONTROLLER]
+    assert drill.started_on("hakari-power-node1", node="node2")[0] in COMPUTES
+    assert drill.started_on("hakari-compute-guard-clone", node="node2") == list(COMPUTES)
+
+
+def test_power_off_of_a_compute_runs_the_whole_chain(drill):
+    stack, lab = drill.stack, drill.lab
+    admin = nova_connection(stack.nova)
+    try:
+        _chain(drill, stack, lab, admin)
+    finally:
+        admin.close()
+
+
+def _service(admin, host):
+    return next(iter(admin.compute.services(binary="nova-compute", host=host)))
+
+
+def spooled_events(spool: str) -> dict[str, dict]:
+    """The alert records in the spool, consumed (done/) or not yet, by file name."""
+    out = {}
+    # Pending first: one the engine moves to done/ meanwhile is found there next.
+    for d in (spool, os.path.join(spool, "done")):
+        for name in os.listdir(d):
+            if name.endswith(".json"):
+                try:
+                    with open(os.path.join(d, name)) as f:
+                        out[name] = json.load(f)
+                except FileNotFoundError:
+                    continue
+    return out
+
+
+def _chain(drill, stack, lab, admin):
+    from hakari.recovery.journal import JOURNAL_NAME, Event
+
+    booted = stack.nova.control.boot_servers(VICTIM, project="demo", count=3)
+    booted += stack.nova.control.boot_servers(VICTIM, project="alt", count=1, stopped=True)
+    bystander = stack.nova.control.boot_servers("node3", project="demo", count=1)[0]
+    assert {s["host"] for s in booted} == {VICTIM}
+    time.sleep(2)  # the engine (reconcile_interval 1 s) has seen node2 alive since
+    spool = os.path.join(drill.state_dir, "spool")
+    before = spooled_events(spool)
+
+    t0 = time.monotonic()
+    stack.power_off(VICTIM)
+    lab.wait(lambda v: v.fenced(VICTIM) and v.offline_clean(VICTIM), timeout=60,
+             node=CONTROLLER, what=f"{VICTIM} fenced")
+    t_fenced = time.monotonic() - t0
+    # The power device of the rendered topology cut it, from the controller.
+    cuts = [e for e in lab.fence_log() if e["target"] == VICTIM and e["rc"] == 0
+            and e["action"] in ("off", "reboot")]
+    assert cuts and all(e["host"] == CONTROLLER for e in cuts), cuts
+    # ... and the rendered hakari-nova (fence_hakari, second in the level) told Nova.
+    svc = wait_for(lambda: (s := _service(admin, VICTIM)).is_forced_down
+                   and s.status == "disabled" and s, timeout=30,
+                   what=f"{VICTIM} forced down and disabled")
+    assert svc.disabled_reason.startswith("hakari: fenced at "), svc.disabled_reason
+    wait_for(lambda: stack.crm_attribute(VICTIM, "hakari-fenced"), timeout=15,
+             what="fence_hakari's hakari-fenced record")
+
+    done = wait_for(lambda: (i := drill.incident()) and i["state"] in
+                    ("EVACUATED", "HOST_RETURNED", "ENABLED", "FAILED", "BLOCKED") and i,
+                    timeout=90, what=f"{VICTIM}'s incident evacuated")
+    t_evacuated = time.monotonic() - t0
+    assert done["state"] in ("EVACUATED", "HOST_RETURNED", "ENABLED"), (
+        done, drill.engine_log())
+
+    # Every server of node2 is running elsewhere (the stopped one stopped), exactly once.
+    for s in booted:
+        server = admin.compute.get_server(s["id"])
+        assert server.compute_host in (CONTROLLER, "node3"), (s["name"], server.compute_host)
+        assert server.status == ("SHUTOFF" if s["status"] == "SHUTOFF" else "ACTIVE")
+    assert list(admin.compute.servers(all_projects=True, compute_host=VICTIM)) == []
+    assert admin.compute.get_server(bystander["id"]).compute_host == "node3"
+    per_server: dict[str, int] = {}
+    for m in admin.compute.migrations(source_compute=VICTIM, migration_type="evacuation"):
+        per_server[m.server_id] = per_server.get(m.server_id, 0) + 1
+    assert per_server == {s["id"]: 1 for s in booted}
+
+    # The rendered alert delivered the fencing into the state directory of the
+    # rendered hakari.conf (its recipient), where the engine consumed it.
+    spooled = [r for name, r in spooled_events(spool).items() if name not in before]
+    assert any(r["kind"] == "fencing" and r["fencing"]["target"] == VICTIM
+               and r["fencing"]["ok"] for r in spooled), spooled
+    with open(os.path.join(drill.state_dir, JOURNAL_NAME)) as f:
+        events = [e for line in f if (e := Event.from_json(line)) is not None
+                  and e.incident == done["id"]]
+    states = [e.detail.get("state") for e in events if e.event == "state"]
+    assert states[:2] == ["DETECTED", "FENCE_CONFIRMED"], states
+    # Rule 1 in the journal's own order: no evacuation before the fencing proof.
+    order = [e.event if e.event != "state" else e.detail.get("state") for e in events]
+    assert order.index("FENCE_CONFIRMED") < order.index("evacuate-requested"), order
+
+    # Back: Pacemaker unfences node2 (fence_hakari `on`), the guard starts there, and
+    # the incident closes with nova-compute enabled again.
+    stack.power_on(VICTIM)
+    closed = wait_for(lambda: (i := drill.incident()) and i["state"] in ("ENABLED", "FAILED")
+                      and i, timeout=90, what=f"{VICTIM} re-enabled")
+    assert closed["state"] == "ENABLED" and closed["id"] == done["id"], (
+        closed, drill.engine_log())
+    drill.wait_started("hakari-compute-guard-clone", list(COMPUTES))
+    svc = _service(admin, VICTIM)
+    assert svc.status == "enabled" and not svc.is_forced_down
+    wait_for(lambda: stack.crm_attribute(VICTIM, "hakari-fenced") is None, timeout=30,
+             what=f"{VICTIM} unfenced (fence_hakari on clears hakari-fenced)")
+    assert drill.started_on("hakari-evacuator") == [CONTROLLER]
+    print(f"power cut of {VICTIM}: fenced {t_fenced:.1f}s, evacuated {t_evacuated:.1f}s, "
+          f"re-enabled {time.monotonic() - t0:.1f}s")
