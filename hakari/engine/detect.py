@@ -59,7 +59,11 @@ class Memory:
 
     def node_alert(self, node: str, member: bool, when: dt.datetime) -> None:
         if member:
-            self.last_online[node] = max(when, self.last_online.get(node, when))
+            # Not proof of life: Pacemaker 2.1.5 was seen sending "member" for a node
+            # it had just fenced and that stayed powered off. Only crm_mon showing the
+            # node online counts (observe); a member alert only voids an earlier "lost"
+            # date, so the loss is then dated by stronger evidence (fence_hakari's
+            # record) or not at all.
             self.lost_alert.pop(node, None)
         elif when >= self.last_online.get(node, when):
             self.lost_alert.setdefault(node, when)

@@ -140,3 +140,17 @@ def test_node_back_online(state, expected):
 def test_closed_incident_does_not_hide_a_new_loss():
     d = run(snap(remote("c1", unclean=True)), incidents=incident("ENABLED"))
     assert actions(d) == [("c1", OPEN)]
+
+
+def test_member_alert_is_not_proof_of_life():
+    # Seen on the lab with no engine running: lost, fenced, then a "member" alert for
+    # the node that stayed off. The loss must still be dated, from fence_hakari's record.
+    mem = Memory()
+    mem.node_alert("c1", member=False, when=at(15))
+    mem.node_alert("c1", member=True, when=at(18))
+    d = run(snap(remote("c1"), events=[fence("c1", 16)]), memory=mem,
+            records={"c1": at(15)})
+    assert actions(d) == [("c1", OPEN)] and d.steps[0].lost_at == at(15)
+    # Without the record, the loss cannot be dated: reported, never guessed.
+    d = run(snap(remote("c1"), events=[fence("c1", 16)]), memory=mem)
+    assert actions(d) == [("c1", UNDATED)]
