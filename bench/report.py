@@ -273,6 +273,13 @@ def main(argv=None) -> int:
     doc = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
            "quick": args.quick, "machine": machine(),
            "load_start": [round(x, 2) for x in os.getloadavg()], "benchmarks": {}}
+    previous = args.out_dir / "results.json"
+    if args.only and previous.exists():
+        # Re-measuring a subset keeps the other figures of the last full run.
+        try:
+            doc["benchmarks"].update(json.loads(previous.read_text()).get("benchmarks", {}))
+        except ValueError:
+            pass
     for name in names:
         doc["benchmarks"][name] = run_one(name, args.quick)
     doc["load_end"] = [round(x, 2) for x in os.getloadavg()]

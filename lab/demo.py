@@ -107,7 +107,7 @@ def configure_cluster(lab, conf: str) -> None:
     node = ENGINE_NODE
     lab.exec(node, ["pcs", "resource", "create", RESOURCE, "ocf:hakari:evacuator",
                     f"config={conf}", "op", "monitor", "interval=10s", "timeout=30s",
-                    "op", "start", "timeout=60s"], timeout=60)
+                    "op", "start", "timeout=60s", "--disabled"], timeout=60)
     lab.exec(node, ["pcs", "constraint", "location", RESOURCE, "prefers", f"{node}=100"],
              timeout=60)
     for compute in COMPUTES:
@@ -121,6 +121,8 @@ def configure_cluster(lab, conf: str) -> None:
         f'<recipient id="hakari-alert-to" value="{conf}"/></alert></alerts>')
     lab.exec(node, ["cibadmin", "--modify", "--allow-create", "-o", "configuration",
                     "--xml-text", alert], timeout=60)
+    # Enabled only now: before its constraints exist it could start on a compute.
+    lab.exec(node, ["pcs", "resource", "enable", RESOURCE], timeout=60)
 
 
 def boot_servers(stack) -> list[dict]:

@@ -2,7 +2,8 @@
 
 Runs, each as a pytest subprocess with a timeout: the fuzz tests with
 HAKARI_FUZZ_EXAMPLES (default 2000), the crash-resume test once per seed
-(HAKARI_SOAK_SEEDS, default 1..5, as HAKARI_CRASH_SEED), and the scale/fault test
+(HAKARI_SOAK_SEEDS, default 1..5, as HAKARI_CRASH_SEED), random lab drills as root
+(HAKARI_SOAK_DRILLS, default 10), and the scale/fault test
 HAKARI_SOAK_REPEAT times (default 2). The tests themselves record what they measured
 (tests/soak_counters.py); this only adds their lines up. Exit 1 when a run failed or
 duplicates/unsafe actions are not 0.
@@ -51,6 +52,12 @@ def main() -> int:
         for i in range(repeat):
             runs.append((f"scale #{i + 1}", _pytest(
                 ["tests/integration/test_recovery_scale.py"], base, 1200)))
+        if os.geteuid() == 0:  # the lab needs root
+            drills = os.environ.get("HAKARI_SOAK_DRILLS", "10")
+            runs.append(("lab drills", _pytest(
+                ["tests/e2e/test_engine_faults.py", "-k", "random_drills", "-s",
+                 "-o", "timeout=3600"],
+                {**base, "HAKARI_DRILLS": drills}, 3600)))
         lines = [json.loads(l) for l in counters.read_text().splitlines()] \
             if counters.exists() else []
     totals: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
