@@ -124,7 +124,7 @@ def measure(n_runs: int) -> list[dict]:
     from hakari.recovery.journal import JOURNAL_NAME
     from lab import demo
     from lab.cluster import Lab
-    from lab.stack import Stack
+    from lab.stack import Stack, run_hakari
 
     lab = Lab.up("lat", nodes=3)
     stack = installed = None
@@ -133,7 +133,7 @@ def measure(n_runs: int) -> list[dict]:
         stack = Stack.up(lab)
         conf = demo.engine_config(stack)
         python = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
-        res = demo.hakari("install", "--python", python)
+        res = run_hakari("install", "--python", python)
         if res.returncode != 0:
             raise RuntimeError(f"hakari install failed: {res.stderr.strip()}")
         installed = True
@@ -158,7 +158,7 @@ def measure(n_runs: int) -> list[dict]:
             wait(lambda: incident_state(lab) == "ENABLED", 120, "re-enable")
     finally:
         if installed:
-            demo.hakari("install", "--uninstall")
+            run_hakari("install", "--uninstall")
         if stack is not None:
             stack.down()
         lab.down()

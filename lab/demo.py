@@ -50,14 +50,9 @@ def say(msg: str) -> None:
     print(f"demo: {msg}", flush=True)
 
 
-def hakari(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "hakari", *args], capture_output=True,
-                          text=True, timeout=timeout)
-
-
 def drill() -> int:
     from lab.nova import NovaLabError
-    from lab.stack import Stack
+    from lab.stack import Stack, run_hakari as hakari
 
     started = time.monotonic()
     say("starting a 3-node Pacemaker cluster and a real Nova (fake virt driver) ...")
@@ -92,14 +87,9 @@ def drill() -> int:
 
 def engine_config(stack) -> str:
     """The lab's hakari.conf plus what a deployment sets: which nodes are computes."""
-    path = os.path.join(stack.pcmk.path, "hakari-engine.conf")
-    text = open(stack.conf_path).read().replace(
-        "[openstack]", f"[cluster]\ncompute_nodes = {','.join(COMPUTES)}\n"
-        "reconcile_interval = 2\n[recovery]\npoll_interval = 0.3\n[openstack]")
-    with open(path, "w") as f:
-        f.write(text)
-    os.chmod(path, 0o644)
-    return path
+    return stack.engine_config("hakari-engine", {
+        "cluster": {"compute_nodes": COMPUTES, "reconcile_interval": 2},
+        "recovery": {"poll_interval": 0.3}})
 
 
 def configure_cluster(lab, conf: str) -> None:

@@ -10,6 +10,7 @@ daemons and stops its nova-compute together, like a real power cut.
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 
 from lab import config
@@ -26,6 +27,12 @@ def install_fence_hakari(python: str = sys.executable) -> None:
     from hakari.install import install_fence_agent
 
     install_fence_agent(python)
+
+
+def run_hakari(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """`python -m hakari ARGS` on the host, output captured."""
+    return subprocess.run([sys.executable, "-m", "hakari", *args], capture_output=True,
+                          text=True, timeout=timeout)
 
 
 def hakari_conf(stack_dir: str, clouds_yaml: str, cloud: str) -> str:
@@ -144,6 +151,20 @@ class Stack:
             nova.stop()
             raise
         return cls(pcmk, nova, conf_path, netns, lock_fd)
+
+    def engine_config(self, name: str, options: dict[str, dict[str, object]]) -> str:
+        """The nodes' hakari.conf plus ``options`` ({section: {option: value}}) as
+        ``<lab>/<name>.conf``, readable by the cluster's agents."""
+        lines = [open(self.conf_path).read().rstrip("\n")]
+        for section, values in options.items():
+            lines.append(f"[{section}]")
+            lines += [f"{k} = {','.join(v) if isinstance(v, (list, tuple)) else v}"
+                      for k, v in values.items()]
+        path = os.path.join(self.pcmk.path, f"{name}.conf")
+        with open(path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        os.chmod(path, 0o644)
+        return path
 
     def power_off(self, node: str) -> None:
         self.pcmk.power_off(node)

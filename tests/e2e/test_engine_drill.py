@@ -40,10 +40,9 @@ def admin(stack):
 
 @pytest.fixture
 def engine(stack, tmp_path):
-    conf = tmp_path / "engine.conf"
-    conf.write_text(open(stack.conf_path).read().replace(
-        "[openstack]", "[cluster]\ncompute_nodes = node2,node3\nreconcile_interval = 1\n"
-        "[recovery]\npoll_interval = 0.3\n[openstack]"))
+    conf = stack.engine_config("engine-drill", {
+        "cluster": {"compute_nodes": COMPUTES, "reconcile_interval": 1},
+        "recovery": {"poll_interval": 0.3}})
     log = open(tmp_path / "engine.log", "wb")
     proc = stack.pcmk.spawn("node1", [sys.executable, "-m", "hakari", "--config-file",
                                       str(conf), "engine"], stdout=log, stderr=log)

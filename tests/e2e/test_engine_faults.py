@@ -23,7 +23,6 @@ import dataclasses
 import datetime as dt
 import json
 import os
-import subprocess
 import sys
 import time
 
@@ -48,25 +47,14 @@ class Drill:
     spool: str
 
 
-def hakari(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "hakari", *args], capture_output=True,
-                          text=True, timeout=timeout)
-
-
 def write_config(stack) -> str:
-    path = os.path.join(stack.pcmk.path, "hakari-faults.conf")
-    text = open(stack.conf_path).read().replace(
-        "[openstack]",
-        f"[cluster]\ncompute_nodes = {','.join(COMPUTES)}\nreconcile_interval = 2\n"
-        "[fencing]\nconfirm_timeout = 10\n"
+    return stack.engine_config("hakari-faults", {
+        "cluster": {"compute_nodes": COMPUTES, "reconcile_interval": 2},
+        "fencing": {"confirm_timeout": 10},
         # One evacuation in flight per host: node2's evacuation lasts long enough for
         # the engine's node to lose power in the middle of it.
-        "[recovery]\npoll_interval = 0.3\nmax_parallel_per_host = 1\n"
-        "request_settle_time = 5\n[openstack]")
-    with open(path, "w") as f:
-        f.write(text)
-    os.chmod(path, 0o644)
-    return path
+        "recovery": {"poll_interval": 0.3, "max_parallel_per_host": 1,
+                     "request_settle_time": 5}})
 
 
 def configure_cluster(lab, conf: str) -> None:
@@ -99,7 +87,7 @@ def drill(pacemaker_lab_factory):
     require_tools("pcs")
     require_nova_venv()
     from hakari.recovery.journal import JOURNAL_NAME
-    from lab.stack import Stack
+    from lab.stack import Stack, run_hakari as hakari
 
     lab = pacemaker_lab_factory("ef", nodes=3)
     stack = None

@@ -23,6 +23,7 @@ import pytest
 import yaml
 from lxml import etree
 
+from lab.stack import run_hakari as hakari
 from tests.conftest import require_tools
 from tests.fixtures_nova import nova_connection, require_nova_venv, wait_for
 from tests.fixtures_pacemaker import _keep_logs
@@ -35,11 +36,6 @@ ALERT_SELECT = ["select_nodes", "select_fencing", "select_resources", "select_at
 # the venv's Python below /root (docs/deployment.md).
 AGENT_PYTHON = "/usr/bin/python3"
 PARSER = etree.XMLParser(remove_blank_text=True, resolve_entities=False, no_network=True)
-
-
-def hakari(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "hakari", *args], capture_output=True,
-                          text=True, timeout=timeout)
 
 
 def lab_vars(lab, nova, out_dir: str, state_dir: str) -> dict:
