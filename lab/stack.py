@@ -13,20 +13,13 @@ import os
 import subprocess
 import sys
 
+from hakari import paths
+from hakari.install import install_fence_agent
 from lab import config
 from lab import nova as nova_lab
 from lab.cluster import Lab
 
-FENCE_HAKARI_PATH = "/usr/sbin/fence_hakari"
 NOVA_DEVICE_ID = "hakari-nova"
-
-
-def install_fence_hakari(python: str = sys.executable) -> None:
-    """Make fence_hakari visible to pacemaker-fenced (it only runs /usr/sbin/fence_*),
-    with the launcher `hakari install` writes."""
-    from hakari.install import install_fence_agent
-
-    install_fence_agent(python)
 
 
 def run_hakari(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -140,7 +133,7 @@ class Stack:
                               exit_with_parent=exit_with_parent)
         try:
             conf_path = hakari_conf(pcmk.path, nova.netns_clouds_yaml, nova.cloud)
-            install_fence_hakari(python)
+            install_fence_agent(python)
             if nova_fencing:
                 pcmk.exec(nodes[0], ["cibadmin", "--create", "-o", "resources",
                                      "--xml-text",
@@ -213,6 +206,6 @@ def down(lab_path: str) -> bool:
 
 def _remove_fence_hakari() -> None:
     try:
-        os.unlink(FENCE_HAKARI_PATH)
+        os.unlink(paths.FENCE_AGENT_PATH)
     except FileNotFoundError:
         pass
