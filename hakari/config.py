@@ -21,7 +21,8 @@ default_opts = [
         default=paths.DEFAULT_STATE_DIR,
         help="Directory for hakari's local state: the incident journal, the engine's "
         "heartbeat and the alert spool (spool/, the one place the hacluster user "
-        "writes). `hakari install` creates it; it must not be writable by others. "
+        "writes). `hakari install` creates it; it must not be writable by others, and it "
+        "must be hakari's own directory, not a system one such as /var/lib or /tmp. "
         "Write it as a literal absolute path on one line: the alert agent reads it "
         "without oslo.config, and refuses $ interpolation."),
 ]
@@ -341,6 +342,11 @@ def _check_values(conf: cfg.ConfigOpts, files: list[str]) -> None:
                 raise ConfigError(
                     f"config file {where}: [{group_name}] {opt.name}: invalid value: "
                     f"{reason}") from None
+    problem = paths.own_dir_problem(conf.state_dir)
+    if problem is not None:
+        # hakari creates, re-modes and may purge its state directory: never a system one.
+        raise ConfigError(f"config file {', '.join(files) or 'configuration'}: [DEFAULT] "
+                          f"state_dir: invalid value: {problem}")
 
 
 def _one_line(err: Exception) -> str:

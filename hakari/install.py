@@ -10,8 +10,16 @@ What goes where (paths below ``prefix``; launchers run this Python, or ``--pytho
                                   hakari.conf (0640) created from it only if missing
     <state_dir>/                  root:haclient 0750   the engine's
     <state_dir>/spool/            hacluster:haclient 0750   written by the alert
-    <state_dir>/spool/{done,quarantine}/   root:haclient 0750
+    <state_dir>/spool-done/       root:haclient 0750   read by the alert (duplicates)
+    <state_dir>/spool-quarantine/ root:root 0750
+    <state_dir>/install.json      root 0640            what was created (the manifest)
     /var/log/hakari/              root:root 0750       the engine's log
+
+Only what hakari created is hakari's: each directory and file it creates is recorded in
+the manifest, and only recorded paths are ever re-moded, re-owned or purged. A directory
+that was there before (``/etc`` for ``--config-file /etc/hakari.conf``, a state
+directory an operator made) is used as it is; system directories are never taken over
+(hakari.paths.own_dir_problem), whatever the manifest says.
 
 A launcher is a few lines of Python that puts hakari's location first on sys.path and
 calls the agent's main(): no shell in between. The alert's runs ``-I -S`` (no
@@ -25,6 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import grp
+import json
 import os
 import pwd
 import shutil
@@ -34,6 +43,7 @@ import sys
 import sysconfig
 
 from hakari import __version__, paths
+from hakari.alerts.statedir import StateDirError, read_state_dir
 from hakari.errors import HakariError
 
 MARKER = "# Installed by hakari"
@@ -93,6 +103,12 @@ def make_plan(prefix: str = "/", python: str | None = None, ocf_root: str | None
     if any(ch.isspace() for ch in python) or len(python) > 200:
         raise InstallError(f"{python}: a launcher's #! line cannot name this interpreter "
                            "(spaces or too long)")
+    config_file = config_file or paths.DEFAULT_CONFIG_FILE
+    if not config_file.startswith("/") or os.path.normpath(config_file) != config_file:
+        # A relative name would be taken relative to the prefix here but to the working
+        # directory by everything else, and its directory could be the prefix itself.
+        raise InstallError(f"--config-file {config_file}: give hakari.conf's absolute "
+                           "path, written plainly (no '.', '..' or '//')")
     extra: tuple[str, ...] = ()
     if os.path.realpath(python) != os.path.realpath(sys.executable):
         _same_python_version(python)
@@ -100,8 +116,7 @@ def make_plan(prefix: str = "/", python: str | None = None, ocf_root: str | None
             sysconfig.get_paths()[k] for k in ("purelib", "platlib")))
     return Plan(prefix=os.path.abspath(prefix),
                 ocf_root=ocf_root or os.environ.get("OCF_ROOT") or paths.OCF_ROOT,
-                config_file=config_file or paths.DEFAULT_CONFIG_FILE,
-                python=python, extra_paths=extra)
+                config_file=config_file, python=python, extra_paths=extra)
 
 
 # -- pure: what the files contain -------------------------------------------------------
@@ -129,12 +144,12 @@ def render_launcher(plan: Plan, launcher: Launcher) -> str:
 
 def state_dirs(state_dir: str) -> tuple[Dir, ...]:
     user, group = paths.CLUSTER_USER, paths.CLUSTER_GROUP
-    spool = paths.spool_dir(state_dir)
     return (
         Dir(state_dir, "root", group, 0o750),
-        Dir(spool, user, group, 0o750),
-        Dir(f"{spool}/{paths.SPOOL_DONE_DIR}", "root", group, 0o750),
-        Dir(f"{spool}/{paths.SPOOL_QUARANTINE_DIR}", "root", group, 0o750),
+        Dir(paths.spool_dir(state_dir), user, group, 0o750),
+        # The alert (hacluster, group haclient) looks here for events already handled.
+        Dir(paths.done_dir(state_dir), "root", group, 0o750),
+        Dir(paths.quarantine_dir(state_dir), "root", "root", 0o750),
     )
 
 
@@ -166,6 +181,53 @@ def sample_config() -> str:
     return out.getvalue()
 
 
+@dataclasses.dataclass
+class Manifest:
+    """The directories and files hakari created (final paths, without the prefix).
+
+    Kept in the state directory, which survives an uninstall without --purge, so a later
+    purge still knows what is hakari's. A path missing from it is not hakari's.
+    """
+    dirs: list[str] = dataclasses.field(default_factory=list)
+    files: list[str] = dataclasses.field(default_factory=list)
+
+    MAX_BYTES = 1 << 20
+
+    @classmethod
+    def load(cls, path: str) -> "Manifest":
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return cls()
+        except OSError as err:
+            raise InstallError(f"{path}: cannot read: {err.strerror or err}") from None
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise InstallError(f"{path}: not a regular file")
+            data = f.read(cls.MAX_BYTES + 1)
+        try:
+            doc = json.loads(data)
+            dirs, files = doc["dirs"], doc["files"]
+            if not all(isinstance(p, str) for p in [*dirs, *files]):
+                raise TypeError
+        except (ValueError, KeyError, TypeError):
+            raise InstallError(f"{path}: not an install manifest hakari wrote; move it "
+                               "away to continue") from None
+        return cls(list(dirs), list(files))
+
+    def save(self, path: str) -> None:
+        data = json.dumps({"dirs": sorted(set(self.dirs)), "files": sorted(set(self.files))},
+                          indent=1) + "\n"
+        tmp = f"{path}.tmp.{os.getpid()}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
+                     | os.O_CLOEXEC, 0o640)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+
+
 # -- doing it ---------------------------------------------------------------------------
 
 class Installer:
@@ -175,16 +237,45 @@ class Installer:
         self.report = report
         self.root = os.geteuid() == 0
         self.warned_chown = False
+        self.manifest = Manifest()
+        self._manifest_path: str | None = None
 
     def install(self) -> str:
         """Install everything; returns the state directory used."""
+        self.open_manifest(self.expected_state_dir())
         self.config()
         state_dir = self.state_dir()
+        self.open_manifest(state_dir)  # a hakari.conf already there may name another
         for d in managed_dirs(self.plan, state_dir):
             self.directory(d)
         for launcher in self.plan.launchers:
             self.launcher(launcher)
         return state_dir
+
+    def expected_state_dir(self) -> str:
+        """The state directory before hakari.conf may exist: a new one is the sample,
+        which leaves state_dir at its default."""
+        if os.path.lexists(self.plan.under(self.plan.config_file)):
+            return self.state_dir()
+        return paths.DEFAULT_STATE_DIR
+
+    def open_manifest(self, state_dir: str) -> None:
+        """Use the manifest of state_dir, keeping what this run recorded so far."""
+        path = self.plan.under(paths.install_manifest(state_dir))
+        if path == self._manifest_path:
+            return
+        loaded = Manifest.load(path)
+        loaded.dirs += self.manifest.dirs
+        loaded.files += self.manifest.files
+        self.manifest, self._manifest_path = loaded, path
+        self._save_manifest()
+
+    def _save_manifest(self) -> None:
+        # Only once the state directory exists: until then what was created is kept in
+        # memory, and the state directory's own creation is recorded with the rest.
+        if self._manifest_path and os.path.isdir(os.path.dirname(self._manifest_path)) \
+                and (self.manifest.dirs or self.manifest.files):
+            self.manifest.save(self._manifest_path)
 
     def config(self) -> None:
         conf_dir = os.path.dirname(self.plan.config_file)
@@ -199,8 +290,6 @@ class Installer:
             self.file(self.plan.config_file, sample, 0o640, "root", paths.CLUSTER_GROUP)
 
     def state_dir(self) -> str:
-        from hakari.alerts.statedir import StateDirError, read_state_dir
-
         try:
             # The reader the alert uses: if it cannot find the state directory, the
             # alerts will not either, and that must fail now, not at the first event.
@@ -216,18 +305,36 @@ class Installer:
         self.file(launcher.path, render_launcher(self.plan, launcher), 0o755, "root", "root")
 
     def directory(self, d: Dir) -> None:
+        """Create d if missing (recorded); fix the mode and owner only of a directory
+        hakari created. Anything else is used as it is, unless others can write it."""
         target = self.plan.under(d.path)
         _check_ancestors(target)
         if os.path.islink(target) or (os.path.exists(target) and not os.path.isdir(target)):
             raise InstallError(f"{target} exists and is not a directory")
         if not os.path.isdir(target):
-            os.makedirs(target, mode=0o755, exist_ok=True)
-            os.chmod(target, d.mode)
+            self._make_dirs(d.path)
             self.report(f"created {target}")
-        elif stat.S_IMODE(os.stat(target).st_mode) != d.mode:
+        if d.path not in self.manifest.dirs:
+            if os.stat(target).st_mode & stat.S_IWOTH:
+                raise InstallError(f"{target} is world-writable and was not created by "
+                                   "hakari install: refusing to use it")
+            return
+        if stat.S_IMODE(os.stat(target).st_mode) != d.mode:
             os.chmod(target, d.mode)
             self.report(f"fixed mode of {target} to {d.mode:04o}")
         self.own(target, d.owner, d.group)
+
+    def _make_dirs(self, path: str) -> None:
+        missing = []
+        while not os.path.isdir(self.plan.under(path)):
+            missing.append(path)
+            path = os.path.dirname(path)
+        for path in reversed(missing):
+            os.mkdir(self.plan.under(path), 0o755)
+            # A system directory made in an empty prefix is the system's, not hakari's.
+            if paths.own_dir_problem(path) is None:
+                self.manifest.dirs.append(path)
+        self._save_manifest()
 
     def file(self, path: str, content: str, mode: int, owner: str, group: str) -> None:
         target = self.plan.under(path)
@@ -237,12 +344,19 @@ class Installer:
         except (FileNotFoundError, UnicodeDecodeError, IsADirectoryError):
             same = False
         if not same:
-            os.makedirs(os.path.dirname(target), mode=0o755, exist_ok=True)
+            if not os.path.isdir(os.path.dirname(target)):
+                self._make_dirs(os.path.dirname(path))
+            created = not os.path.lexists(target)
             tmp = f"{target}.tmp.{os.getpid()}"
-            with open(tmp, "w", encoding="utf-8") as f:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
+                         | os.O_CLOEXEC, mode)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
                 f.write(content)
             os.chmod(tmp, mode)
             os.replace(tmp, target)
+            if created:
+                self.manifest.files.append(path)
+                self._save_manifest()
             self.report(f"installed {target}")
         elif stat.S_IMODE(os.stat(target).st_mode) != mode:
             os.chmod(target, mode)
@@ -263,9 +377,8 @@ class Installer:
     # -- undoing it ----------------------------------------------------------------------
 
     def uninstall(self, purge: bool = False) -> None:
-        state_dir = None
-        if purge and os.path.exists(self.plan.under(self.plan.config_file)):
-            state_dir = self.state_dir()
+        if purge:
+            self.open_manifest(self.expected_state_dir())
         for launcher in self.plan.launchers:
             target = self.plan.under(launcher.path)
             if not os.path.lexists(target):
@@ -282,14 +395,37 @@ class Installer:
                 self.report(f"removed {target}")
             except OSError:
                 pass
-        if not purge:
+        if purge:
+            self.purge()
+
+    def purge(self) -> None:
+        """Remove what the manifest says hakari created, and nothing else."""
+        if not self.manifest.dirs and not self.manifest.files:
+            self.report(f"nothing to purge: no install manifest at {self._manifest_path} "
+                        "(hakari removes only what it recorded creating)")
             return
-        for d in (state_dir or paths.DEFAULT_STATE_DIR,
-                  os.path.dirname(self.plan.config_file), paths.LOG_DIR):
-            target = self.plan.under(d)
+        for path in sorted(set(self.manifest.files)):
+            target = self.plan.under(path)
+            if os.path.isfile(target) and not os.path.islink(target):
+                os.unlink(target)
+                self.report(f"removed {target}")
+        removed: list[str] = []
+        # Shallowest first: a directory inside one already removed is gone with it.
+        for path in sorted(set(self.manifest.dirs), key=lambda p: (p.count("/"), p)):
+            if any(path.startswith(r.rstrip("/") + "/") for r in removed):
+                continue
+            target = self.plan.under(path)
+            problem = paths.own_dir_problem(path)
+            if problem is not None:
+                self.report(f"left {target}: {problem}")
+                continue
             if os.path.isdir(target) and not os.path.islink(target):
+                # rmtree works through directory descriptors and never follows links.
                 shutil.rmtree(target)
                 self.report(f"removed {target}")
+            removed.append(path)
+        if self._manifest_path and os.path.lexists(self._manifest_path):
+            os.unlink(self._manifest_path)
 
     # -- checking it ---------------------------------------------------------------------
 
@@ -329,8 +465,11 @@ def install_fence_agent(python: str | None = None, prefix: str = "/") -> str:
 
 
 def make_state_dirs(state_dir: str, report=lambda _msg: None) -> None:
-    """The state directory and spool with the installer's owners and modes."""
+    """Create whichever of the state directory and spool directories is missing, with
+    the installer's owners and modes, recorded in its manifest. Existing ones that
+    hakari did not create are left as they are."""
     installer = Installer(make_plan(), report=report)
+    installer.open_manifest(state_dir)
     for d in state_dirs(state_dir):
         installer.directory(d)
 

@@ -63,7 +63,7 @@ def _run(env) -> int:
     data = json.dumps(rec, ensure_ascii=True, separators=(",", ":")).encode("ascii")
     try:
         spoolio.check_spool_dir(spool)
-        spoolio.write_once(spool, name, data + b"\n")
+        spoolio.write_once(spool, name, data + b"\n", paths.done_dir(state_dir))
     except spoolio.SpoolError as err:
         _log(f"cannot spool {rec['kind']} alert: {err}")
         return EXIT_FAILED

@@ -5,7 +5,7 @@
         while running:
             for item in spool.pending():            # oldest first; bad files quarantined
                 handle(item.event)                  # an events.AlertEvent
-                spool.ack(item.name)                # moved to spool/done/ (dedupe memory)
+                spool.ack(item.name)                # moved to spool-done/ (dedupe memory)
             spool.prune()                           # done/ and stale temp files
             wake.wait(conf.cluster.reconcile_interval)
 
@@ -19,6 +19,7 @@ quarantine/ with a ``.why`` note, and the scan goes on.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -51,40 +52,60 @@ class Quarantined:
 
 
 class Spool:
+    """The engine's view of the spool. hacluster owns spool/ and may have put anything
+    there (links, FIFOs, directories, files of any size): every file is reached through
+    a descriptor of its directory, opened without following links or blocking, and
+    taken only if it is a regular file. Root's own directories (done, quarantine) sit
+    beside spool/ in the state directory, where hacluster cannot write."""
+
     def __init__(self, state_dir: str):
         self.dir = paths.spool_dir(state_dir)
-        self.done_dir = os.path.join(self.dir, paths.SPOOL_DONE_DIR)
-        self.quarantine_dir = os.path.join(self.dir, paths.SPOOL_QUARANTINE_DIR)
+        self.done_dir = paths.done_dir(state_dir)
+        self.quarantine_dir = paths.quarantine_dir(state_dir)
         # What the last pending() moved aside, for the engine to report.
         self.quarantined: list[Quarantined] = []
+        # Entries the last pending() could not even quarantine, and acknowledgements
+        # that failed since: retried at every scan, for the engine to report.
+        self.stuck: dict[str, str] = {}
 
     def pending(self) -> list[SpooledEvent]:
-        """Every spooled, unacknowledged event, oldest first."""
+        """Every spooled, unacknowledged event, oldest first. Never raises for a bad
+        entry: it is quarantined (or, if even that fails, left and named in stuck)."""
         self.quarantined = []
+        self.stuck = {}
         items = []
         try:
-            entries = list(os.scandir(self.dir))
+            with _dir_fd(self.dir) as fd:
+                names = [e.name for e in os.scandir(fd) if not e.name.startswith(".")]
+                for name in names:
+                    try:
+                        items.append(SpooledEvent(name, self._read(fd, name)))
+                    except FileNotFoundError:
+                        continue  # acknowledged meanwhile
+                    except (BadRecord, OSError) as err:
+                        self.quarantine(name, str(err))
         except FileNotFoundError:
             return []
-        for entry in entries:
-            if entry.name.startswith(".") or not entry.is_file(follow_symlinks=False):
-                continue
-            try:
-                items.append(SpooledEvent(entry.name, self.read(entry.name)))
-            except FileNotFoundError:
-                continue  # acknowledged meanwhile
-            except (BadRecord, OSError) as err:
-                self.quarantine(entry.name, str(err))
         items.sort(key=lambda item: item.event.order)
         return items
 
     def read(self, name: str) -> AlertEvent:
         """The event in spool file ``name``; BadRecord if it is damaged."""
+        with _dir_fd(self.dir) as fd:
+            return self._read(fd, name)
+
+    def _read(self, dir_fd: int, name: str) -> AlertEvent:
         if not _NAME.fullmatch(name):
             raise BadRecord("not a spool file name")
-        fd = os.open(os.path.join(self.dir, name), os.O_RDONLY | os.O_NOFOLLOW
-                     | os.O_CLOEXEC)
+        if not stat.S_ISREG(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode):
+            raise BadRecord("not a regular file")
+        # O_NONBLOCK: should the entry be swapped for a FIFO after the check, the open
+        # returns at once instead of hanging the engine; fstat then refuses it.
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY
+                     | os.O_CLOEXEC, dir_fd=dir_fd)
         with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise BadRecord("not a regular file")
             data = f.read(MAX_FILE_BYTES + 1)
         if len(data) > MAX_FILE_BYTES:
             raise BadRecord(f"larger than {MAX_FILE_BYTES} bytes")
@@ -98,19 +119,31 @@ class Spool:
         return event
 
     def ack(self, name: str) -> None:
-        """Done with this event. Idempotent."""
-        self._move(name, self.done_dir)
+        """Done with this event. Idempotent. One that cannot be moved is named in stuck
+        and comes back at the next scan: handling an event twice is harmless."""
+        try:
+            self._move(name, self.done_dir)
+        except OSError as err:
+            self.stuck[name] = f"cannot acknowledge: {err.strerror or err}"
 
     def quarantine(self, name: str, reason: str) -> None:
         """Move a file the engine cannot use out of the way, with a note saying why."""
-        if self._move(name, self.quarantine_dir):
+        try:
+            moved = self._move(name, self.quarantine_dir)
+        except OSError as err:
+            self.stuck[name] = f"{reason}; cannot quarantine: {err.strerror or err}"
+            return
+        if moved:
             self.quarantined.append(Quarantined(name, reason))
-            note = os.path.join(self.quarantine_dir, name + ".why")
             try:
-                with open(note, "w", encoding="utf-8") as f:
-                    f.write(reason + "\n")
+                with _dir_fd(self.quarantine_dir) as qfd:
+                    fd = os.open(name + ".why", os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+                                 | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o640,
+                                 dir_fd=qfd)
+                    with os.fdopen(fd, "w", encoding="utf-8") as f:
+                        f.write(reason + "\n")
             except OSError:
-                pass
+                pass  # the note is a courtesy; the move is what protects the engine
 
     def prune(self, now: float | None = None, done_max_age: float = DONE_MAX_AGE,
               tmp_max_age: float = TMP_MAX_AGE,
@@ -125,31 +158,46 @@ class Spool:
             sweeps.append((self.dir, "", pending_max_age))
         for directory, prefix, max_age in sweeps:
             try:
-                entries = list(os.scandir(directory))
-            except FileNotFoundError:
+                with _dir_fd(directory) as fd:
+                    for entry in list(os.scandir(fd)):
+                        if not entry.name.startswith(prefix) or (
+                                not prefix and entry.name.startswith(".")):
+                            continue
+                        try:
+                            st = os.stat(entry.name, dir_fd=fd, follow_symlinks=False)
+                            if stat.S_ISREG(st.st_mode) and now - st.st_mtime > max_age:
+                                # unlink removes the name only: nothing is followed.
+                                os.unlink(entry.name, dir_fd=fd)
+                                removed += 1
+                        except OSError:
+                            continue
+            except OSError:
                 continue
-            for entry in entries:
-                if not entry.name.startswith(prefix) or (
-                        not prefix and entry.name.startswith(".")):
-                    continue
-                try:
-                    st = entry.stat(follow_symlinks=False)
-                    if stat.S_ISREG(st.st_mode) and now - st.st_mtime > max_age:
-                        os.unlink(entry.path)
-                        removed += 1
-                except FileNotFoundError:
-                    continue
         return removed
 
     def _move(self, name: str, directory: str) -> bool:
         if "/" in name or name in ("", ".", ".."):
             raise ValueError(f"bad spool file name {name!r}")
-        os.makedirs(directory, mode=0o750, exist_ok=True)
         try:
-            os.replace(os.path.join(self.dir, name), os.path.join(directory, name))
-            return True
-        except FileNotFoundError:
-            return False
+            os.mkdir(directory, 0o750)
+        except FileExistsError:
+            pass
+        with _dir_fd(self.dir) as src, _dir_fd(directory) as dst:
+            try:
+                # rename moves the entry itself, link or not, never what it points to.
+                os.rename(name, name, src_dir_fd=src, dst_dir_fd=dst)
+                return True
+            except FileNotFoundError:
+                return False
+
+
+@contextlib.contextmanager
+def _dir_fd(path: str):
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
 
 
 class WakeSocket:
@@ -193,16 +241,19 @@ class WakeSocket:
         ready, _, _ = select.select([self.sock], [], [], max(0.0, timeout))
         return self.drain() if ready else []
 
-    def drain(self) -> list[str]:
+    def drain(self, limit: int = 512) -> list[str]:
+        """The names of the nudges waiting, at most ``limit`` of them: a sender that
+        never pauses cannot keep the caller here."""
         names = []
-        while True:
+        for _ in range(limit):
             try:
                 data = self.sock.recv(512)
             except (BlockingIOError, InterruptedError):
-                return names
+                break
             name = data.decode("ascii", "replace")
             if _NAME.fullmatch(name):
                 names.append(name)
+        return names
 
     def close(self) -> None:
         if self.sock is not None:

@@ -13,8 +13,6 @@ from __future__ import annotations
 import os
 import stat
 
-from hakari.paths import SPOOL_DONE_DIR
-
 FILE_MODE = 0o640
 TMP_PREFIX = ".tmp-"
 
@@ -38,13 +36,14 @@ def check_spool_dir(path: str) -> None:
                          "(run `hakari install` to fix its mode)")
 
 
-def write_once(spool: str, name: str, data: bytes) -> bool:
-    """Place data at spool/name unless that event is already spooled or consumed.
+def write_once(spool: str, name: str, data: bytes, done: str) -> bool:
+    """Place data at spool/name unless that event is already spooled, or consumed (in
+    the directory ``done``, where the engine moves what it handled).
 
     True if this call wrote it; False for a duplicate. Raises SpoolError.
     """
     final = f"{spool}/{name}"
-    if _exists(final) or _exists(f"{spool}/{SPOOL_DONE_DIR}/{name}"):
+    if _exists(final) or _exists(f"{done}/{name}"):
         return False
     tmp = f"{spool}/{TMP_PREFIX}{name}.{os.getpid()}"
     try:

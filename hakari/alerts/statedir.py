@@ -9,7 +9,7 @@ same way (``$`` interpolation, continuation lines) instead of guessing.
 
 from __future__ import annotations
 
-from hakari.paths import DEFAULT_CONFIG_FILE, DEFAULT_STATE_DIR
+from hakari.paths import DEFAULT_CONFIG_FILE, DEFAULT_STATE_DIR, own_dir_problem
 
 MAX_CONFIG_BYTES = 1 << 20
 MAX_PATH = 4096
@@ -90,8 +90,9 @@ def read_state_dir(config_path: str) -> str:
         raise StateDirError(f"{config_path}: {err}") from None
     if value is None:
         return DEFAULT_STATE_DIR
-    if not value.startswith("/") or len(value) > MAX_PATH or not value.isprintable():
-        raise StateDirError(f"{config_path}: state_dir must be an absolute path")
+    problem = "is too long" if len(value) > MAX_PATH else own_dir_problem(value)
+    if problem is not None:
+        raise StateDirError(f"{config_path}: state_dir {problem}")
     return value
 
 

@@ -15,6 +15,7 @@ import datetime as dt
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 
 from hakari import paths
@@ -29,6 +30,10 @@ from hakari.recovery.store import ClusterStore, from_record, incident_id
 LOG = logging.getLogger("hakari.engine")
 # Acknowledged alerts are forgotten after a day; this often is enough to sweep them.
 PRUNE_INTERVAL = 600.0
+# Looks an alert can trigger are at least this far apart: a burst of alerts (or anyone in
+# group haclient writing to the wake socket) cannot keep the engine looking back to back.
+# Small against the 1 s alert-to-evacuation budget.
+MIN_WAKE_GAP = 0.25
 
 
 @dataclasses.dataclass
@@ -105,35 +110,54 @@ class Engine:
         LOG.info("engine started (state in %s)", self.conf.state_dir)
         # Bound before the first spool scan: an alert spooled after that scan always
         # wakes the loop.
-        sock = None
+        sock = listener = None
         try:
             sock = WakeSocket(self.conf.state_dir).open()
-            threading.Thread(target=self._listen, args=(sock,), name="hakari-wake",
-                             daemon=True).start()
+            listener = threading.Thread(target=self._listen, args=(sock,),
+                                        name="hakari-wake", daemon=True)
+            listener.start()
         except OSError as err:
             LOG.warning("no wake socket (%s): alerts are read every %gs", err,
                         self.conf.cluster.reconcile_interval)
         try:
             while not self.stop.is_set():
-                self.beat()
-                try:
-                    self.reconcile()
-                except HakariError as err:
-                    self._say("reconcile", f"cannot reconcile: {err}", logging.ERROR)
+                started = time.monotonic()
+                self.look()
                 self.wake.wait(self.conf.cluster.reconcile_interval)
                 self.wake.clear()
+                self.stop.wait(max(0.0, started + MIN_WAKE_GAP - time.monotonic()))
         finally:
+            self.stop.set()
+            if listener is not None:
+                listener.join(5.0)  # it polls stop every second; then the socket can go
             if sock is not None:
                 sock.close()
         LOG.info("engine stopping; open incidents resume at the next start")
 
+    def look(self) -> None:
+        """One beat and one reconcile. Nothing here may end the engine: whatever a look
+        trips over is logged and the next look tries again."""
+        try:
+            self.beat()
+            self.reconcile()
+            self._said.pop("reconcile", None)
+        except HakariError as err:
+            self._say("reconcile", f"cannot reconcile: {err}", logging.ERROR)
+        except Exception as err:  # noqa: BLE001 - an engine that exits is HA lost for good
+            if self._said.get("reconcile") != repr(err):
+                LOG.exception("reconcile failed; trying again at the next look")
+            self._said["reconcile"] = repr(err)
+
     def _listen(self, sock) -> None:
         while not self.stop.is_set():
             try:
-                if sock.wait(1.0):
-                    self.wake.set()
+                names = sock.wait(1.0)
             except OSError:
                 return
+            # Only a nudge naming a file that is in the spool wakes the loop: hacluster
+            # alone writes there, while any member of haclient can send datagrams.
+            if any(os.path.lexists(os.path.join(self.spool.dir, n)) for n in names):
+                self.wake.set()
 
     def beat(self) -> None:
         with open(paths.heartbeat_file(self.conf.state_dir), "w") as f:
@@ -141,8 +165,6 @@ class Engine:
 
     def drain_alerts(self) -> None:
         """Alerts date losses (node lost/member); the cluster's state stays the truth."""
-        import time
-
         for item in self.spool.pending():
             event = item.event
             if event.kind == "node" and event.desc in ("member", "lost"):
@@ -156,6 +178,8 @@ class Engine:
             self.spool.ack(item.name)
         for bad in self.spool.quarantined:
             LOG.warning("alert spool: %s quarantined: %s", bad.name, bad.reason)
+        for name, why in self.spool.stuck.items():
+            self._say(f"stuck-{name}", f"alert spool: {name} skipped: {why}", logging.ERROR)
         if time.monotonic() - self._pruned > PRUNE_INTERVAL:
             self._pruned = time.monotonic()
             self.spool.prune()
@@ -194,8 +218,6 @@ class Engine:
         then let it re-enable what it disabled. A host with an open host incident is
         left to host recovery; alerts not handled (Nova unreachable) wait for the next
         look. Nova is only contacted when there is something to do."""
-        import time
-
         from hakari.recovery.failures import PROCESS, FailureBook
         from hakari.recovery.process_decision import CHECK_INTERVAL, FAILURE
         from hakari.recovery.store import CLOSED_STATES

@@ -23,6 +23,7 @@ import pytest
 import yaml
 from lxml import etree
 
+from hakari import paths
 from lab.stack import run_hakari as hakari
 from tests.conftest import require_tools
 from tests.fixtures_nova import nova_connection, require_nova_venv, wait_for
@@ -313,10 +314,10 @@ def _service(admin, host):
 
 
 def spooled_events(spool: str) -> dict[str, dict]:
-    """The alert records in the spool, consumed (done/) or not yet, by file name."""
+    """The alert records in the spool, consumed (spool-done/) or not yet, by file name."""
     out = {}
-    # Pending first: one the engine moves to done/ meanwhile is found there next.
-    for d in (spool, os.path.join(spool, "done")):
+    # Pending first: one the engine moves to spool-done/ meanwhile is found there next.
+    for d in (spool, paths.done_dir(os.path.dirname(spool))):
         for name in os.listdir(d):
             if name.endswith(".json"):
                 try:

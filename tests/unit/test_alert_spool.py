@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -76,7 +77,7 @@ def test_acknowledged_events_are_not_spooled_again(state):
     # The same fencing reported late by another node's recipient: still done.
     assert alert({**FENCING, "CRM_alert_timestamp_usec": "700000"}, conf) == 0
     assert spool.pending() == []
-    assert (state_dir / "spool" / "done" / item.name).exists()
+    assert (state_dir / "spool-done" / item.name).exists()
 
 
 def test_events_wait_while_the_engine_is_down(state):
@@ -176,7 +177,7 @@ def test_damaged_and_foreign_files_are_quarantined(state):
     spool = Spool(str(state_dir))
     assert [item.name for item in spool.pending()] == [good]
     assert len(spool.quarantined) == 4
-    quarantine = sorted(os.listdir(spool_dir / "quarantine"))
+    quarantine = sorted(os.listdir(state_dir / "spool-quarantine"))
     assert "notes.txt" in quarantine and "notes.txt.why" in quarantine
     assert spool.pending()[0].name == good and spool.quarantined == []
 
@@ -192,7 +193,7 @@ def test_prune_forgets_old_acknowledgements_and_stale_temp_files(state):
     tmp.write_text("")
     old = time.time() - 2 * 86400
     os.utime(tmp, (old, old))
-    os.utime(state_dir / "spool" / "done" / first.name, (old, old))
+    os.utime(state_dir / "spool-done" / first.name, (old, old))
     assert spool.prune() == 2
     assert [i.name for i in spool.pending()] == [second.name]  # pending never pruned
     assert spool.prune() == 0
@@ -235,3 +236,74 @@ def test_fuzzed_environments_exit_cleanly_and_write_only_valid_events(state, raw
     spool.pending()
     assert spool.quarantined == []
     assert not any(n.startswith(".") for n in os.listdir(state_dir / "spool"))
+
+
+def _within(seconds, fn, *args):
+    """fn(*args) in a thread; its result, or a failure if it has not returned in time
+    (a FIFO opened without O_NONBLOCK never returns)."""
+    box = {}
+    worker = threading.Thread(target=lambda: box.setdefault("r", fn(*args)), daemon=True)
+    worker.start()
+    worker.join(seconds)
+    assert not worker.is_alive(), f"{fn.__name__} hung"
+    return box.get("r")
+
+
+def test_root_never_follows_or_opens_what_hacluster_plants(state, tmp_path):
+    """hacluster owns spool/: whatever it puts there (links to root's files or
+    directories, FIFOs, directories) is never followed, opened, written or deleted
+    through; it is moved aside and the scan goes on."""
+    state_dir, conf = state
+    spool_dir = state_dir / "spool"
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "old.json").write_text("keep me")
+    (victim / "profile.sh").write_text("original")
+    old = time.time() - 30 * 86400
+    os.utime(victim / "old.json", (old, old))
+    before = {p.name: p.read_text() for p in victim.iterdir()}
+    # Where root's own directories used to be, and spool-like names for links and FIFOs.
+    for name in ("done", "quarantine", "spool-done", "spool-quarantine"):
+        (spool_dir / name).symlink_to(victim)
+    (spool_dir / ("node-" + "a" * 32 + ".json")).symlink_to(victim / "profile.sh")
+    (spool_dir / "profile.sh").write_text("hacluster's payload")
+    fifo = "fencing-" + "b" * 32 + ".json"
+    os.mkfifo(spool_dir / fifo)
+    (spool_dir / ("resource-" + "c" * 32 + ".json")).mkdir()
+    (spool_dir / ".tmp-x").symlink_to(victim / "old.json")
+    assert alert(FENCING, conf) == 0
+    spool = Spool(str(state_dir))
+
+    items = _within(10, spool.pending)
+    assert [i.event.kind for i in items] == ["fencing"]
+    spool.ack(items[0].name)
+    assert _within(10, spool.prune, time.time() + 90 * 86400) >= 1
+    assert {p.name: p.read_text() for p in victim.iterdir()} == before
+    quarantined = set(os.listdir(state_dir / "spool-quarantine"))
+    assert {fifo, "profile.sh", "done", "node-" + "a" * 32 + ".json"} <= quarantined
+    assert (state_dir / "spool-quarantine" / "done").is_symlink()
+    assert "root" not in (state_dir / "spool-quarantine" / f"{fifo}.why").read_text()
+    # Nothing root owns lives inside the directory hacluster owns.
+    assert not {spool.done_dir, spool.quarantine_dir} & {
+        str(p) for p in spool_dir.iterdir()}
+
+
+def test_an_entry_that_cannot_be_moved_is_reported_and_the_scan_goes_on(state, monkeypatch):
+    state_dir, conf = state
+    assert alert(FENCING, conf) == 0
+    assert alert(NODE, conf) == 0
+    (state_dir / "spool" / "garbage").write_text("x")
+    real_rename = os.rename
+
+    def failing(src, dst, **kw):
+        if src == "garbage":
+            raise OSError(5, "Input/output error")
+        return real_rename(src, dst, **kw)
+
+    monkeypatch.setattr(os, "rename", failing)
+    spool = Spool(str(state_dir))
+    assert len(spool.pending()) == 2
+    assert "Input/output error" in spool.stuck["garbage"]
+    monkeypatch.setattr(os, "rename", real_rename)
+    assert len(spool.pending()) == 2 and spool.stuck == {}
+    assert [q.name for q in spool.quarantined] == ["garbage"]
