@@ -250,11 +250,19 @@ openstack_opts = [
     cfg.StrOpt(
         "cloud", default="",
         help="Name of the cloud in clouds.yaml whose credentials hakari uses. The "
-        "--os-cloud command-line option overrides it."),
+        "--os-cloud command-line option (fence_hakari: cloud=) overrides it. Empty: "
+        "the OS_CLOUD environment variable; with neither, hakari refuses to run "
+        "anything that needs Nova. Other OS_* variables (OS_AUTH_URL, OS_PASSWORD, "
+        "OS_REGION_NAME ...) are never read: credentials come from clouds.yaml only."),
     cfg.StrOpt(
         "clouds_file", default="",
-        help="Path of the clouds.yaml that defines the cloud. Empty: openstacksdk's "
-        "usual places (OS_CLIENT_CONFIG_FILE, ~/.config/openstack, /etc/openstack)."),
+        help="Path of the clouds.yaml that defines the cloud; it must exist. Empty: the "
+        "file named by the OS_CLIENT_CONFIG_FILE environment variable (must exist "
+        "too), else the first found of ./clouds.yaml, ~/.config/openstack/clouds.yaml, "
+        "/etc/openstack/clouds.yaml (.yml and .json also accepted), then openstacksdk's "
+        "other places ($XDG_CONFIG_HOME/openstack, /etc/xdg/openstack). A secure.yaml "
+        "(OS_CLIENT_SECURE_FILE, or secure.yaml in the same places) is merged in, as "
+        "openstacksdk does."),
     cfg.StrOpt(
         "region_name", default="",
         help="Region to use when the cloud has several."),

@@ -6,8 +6,11 @@ evacuate) and disables it with a reason naming hakari; ``on`` (unfencing, when t
 returns) re-enables it, but only once the host's incident is past its evacuations (safety
 rule 5), waiting a bounded time for that.
 
-Credentials come from clouds.yaml (``cloud=``) or hakari's config file; never from the
-command line, and they are never printed.
+Credentials come from clouds.yaml, found and named as for every hakari command
+(hakari.recovery.nova.cloud_region: ``cloud=`` overrides ``[openstack] cloud``, then
+OS_CLOUD); never from the command line, and they are never printed. Stdin is parsed
+strictly (fence_protocol.parse_stdin): a value cannot smuggle in a line of its own, and a
+parameter given twice with different values is refused, exit 1 like any bad input.
 """
 
 from __future__ import annotations
@@ -151,10 +154,11 @@ class _Agent:
 
     def validate(self) -> int:
         conf = self.conf
-        if not conf.openstack.cloud:
-            raise UsageError("no cloud: set cloud= or [openstack] cloud in "
-                             f"{self.values.get('config_file', 'the config file')}")
-        from hakari.recovery.nova import cloud_region
+        from hakari.recovery.nova import cloud_name, cloud_region
+        if not cloud_name(conf):
+            raise UsageError("no cloud: set cloud=, [openstack] cloud in "
+                             f"{self.values.get('config_file', 'the config file')} "
+                             "or OS_CLOUD")
         try:
             cloud_region(conf)
         except HakariError as err:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import unicodedata
 
 from lxml import etree
 
@@ -21,6 +22,11 @@ _TRUE = frozenset({"1", "yes", "on", "true"})
 _FALSE = frozenset({"0", "no", "off", "false"})
 MAX_LINE = 4096
 MAX_LINES = 256
+# Refused anywhere in a stdin line (tab aside): controls, format characters, lone
+# surrogates (undecodable input) and line/paragraph separators. Pacemaker separates lines
+# with "\n" only, so any of these inside a line is data posing as a line break
+# (str.splitlines() breaks on \x0b, \x1c, \x85, U+2028 ... too) or hiding text.
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 
 
 class UsageError(Exception):
@@ -59,35 +65,52 @@ def _key(name: str) -> str:
 def parse_stdin(text: str, params: list[Param]) -> tuple[dict[str, str], list[str]]:
     """Parse Pacemaker's ``key=value`` lines. Returns (values, warnings).
 
+    Lines end with "\n" (a "\r" before it is tolerated); a line holding any other
+    control or line-separator character is refused. A parameter given twice (aliases
+    included) must have the same value both times, otherwise the input is refused: no
+    later line can override an earlier one, so nothing smuggled into a value can change
+    the action or the target. Errors name the line number, never a value (values may be
+    secrets).
+
     Unknown keys are reported and ignored, as fence-agents do: Pacemaker passes
     attributes meant for itself (``nodename``, ``pcmk_*``) to every agent.
     """
     lookup = _lookup(params)
     values: dict[str, str] = {}
     warnings: list[str] = []
-    lines = text.splitlines()
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
     if len(lines) > MAX_LINES:
         raise UsageError(f"too many input lines ({len(lines)} > {MAX_LINES})")
     for number, raw in enumerate(lines, 1):
+        if raw.endswith("\r"):
+            raw = raw[:-1]
+        if len(raw) > MAX_LINE:
+            raise UsageError(f"input line {number} is too long")
+        bad = _refused_char(raw)
+        if bad is not None:
+            raise UsageError(f"input line {number}: control or line-separator character "
+                             f"U+{ord(bad):04X} refused")
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
-        if len(line) > MAX_LINE:
-            raise UsageError(f"input line {number} is too long")
         if "=" not in line:
             raise UsageError(f"input line {number}: expected key=value")
         key, value = line.split("=", 1)
         value = value.strip()
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
             value = value[1:-1]
-        if not _printable(value):
-            raise UsageError(f"input line {number}: control characters in value")
         param = lookup.get(_key(key))
         if param is None:
             if not _key(key).startswith("pcmk_"):
                 warnings.append(f"ignoring unknown parameter {_safe(key)!r}")
             continue
-        values[param.name] = value  # last duplicate wins
+        if values.get(param.name, value) != value:
+            named = "" if _key(key) == param.name else f" (here as {_safe(key.strip())!r})"
+            raise UsageError(f"input line {number}: key {param.name!r} given twice with "
+                             f"different values{named}")
+        values[param.name] = value
     return values, warnings
 
 
@@ -167,8 +190,13 @@ def _lookup(params: list[Param]) -> dict[str, Param]:
     return table
 
 
-def _printable(value: str) -> bool:
-    return all(ch == "\t" or ord(ch) >= 32 for ch in value) and "\x7f" not in value
+def _refused_char(line: str) -> str | None:
+    if line.isprintable():  # false for every refused category: the common case is cheap
+        return None
+    for ch in line:
+        if ch != "\t" and unicodedata.category(ch) in _REFUSED_CATEGORIES:
+            return ch
+    return None
 
 
 def _safe(text: str) -> str:

@@ -1,5 +1,11 @@
 import io
+import json
+import os
+import pathlib
+import socket
 import subprocess
+import sys
+import threading
 
 import pytest
 from lxml import etree
@@ -17,11 +23,58 @@ PARAMS = [
 ]
 
 
-def test_stdin_lines_comments_quotes_aliases_and_last_duplicate():
-    text = "# from pacemaker\n\naction=off\nport=node2\ncloud='lab'\nplug=node3\n"
+def test_stdin_lines_comments_quotes_aliases_and_same_value_repeated():
+    text = "# from pacemaker\n\naction=off\nport=node2\ncloud='lab'\nplug=node2\n"
     values, warnings = parse_stdin(text, PARAMS)
-    assert values == {"action": "off", "plug": "node3", "cloud": "lab"}
+    assert values == {"action": "off", "plug": "node2", "cloud": "lab"}
     assert warnings == []
+
+
+def test_stdin_crlf_line_ends_are_tolerated():
+    values, _ = parse_stdin("action=off\r\nport=node2\r\n\tcloud=lab\t\r\n", PARAMS)
+    assert values == {"action": "off", "plug": "node2", "cloud": "lab"}
+
+
+@pytest.mark.parametrize("text, key", [
+    ("action=off\naction=on\n", "'action'"),
+    ("action=off\nACTION=on\n", "'action'"),
+    ("port=node2\nplug=node3\n", "'plug'"),      # an alias is the same parameter
+    ("plug=node2\nport=node3\n", "(here as 'port')"),
+])
+def test_stdin_key_given_twice_with_different_values_is_refused(text, key):
+    with pytest.raises(UsageError, match="input line 2: key .*given twice") as err:
+        parse_stdin(text, PARAMS)
+    assert key in str(err.value)
+    assert "node3" not in str(err.value) and "on\n" not in str(err.value)
+
+
+# Every character besides "\n" that str.splitlines() breaks a line at.
+SPLITLINES_SEPARATORS = ["\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028",
+                         "\u2029"]
+
+
+@pytest.mark.parametrize("sep", SPLITLINES_SEPARATORS,
+                         ids=[f"U+{ord(c):04X}" for c in SPLITLINES_SEPARATORS])
+@pytest.mark.parametrize("where", ["value", "key"])
+def test_stdin_line_separator_inside_a_line_is_refused(sep, where):
+    injected = f"cloud=s3cret{sep}action=on" if where == "value" else f"clo{sep}action=on=ud"
+    with pytest.raises(UsageError) as err:
+        parse_stdin(f"action=off\n{injected}\nport=node2\n", PARAMS)
+    message = str(err.value)
+    assert message.startswith("input line 2:") and f"U+{ord(sep):04X}" in message
+    assert "s3cret" not in message and "\n" not in message
+
+
+@pytest.mark.parametrize("char", ["\x00", "\x1b", "\x7f", "\x9b", "\u200b", "\u202e",
+                                  "\ufeff", "\udcff"])
+def test_stdin_other_control_and_format_characters_are_refused(char):
+    with pytest.raises(UsageError, match=f"input line 1: .*U\\+{ord(char):04X}"):
+        parse_stdin(f"port=node{char}2\n", PARAMS)
+
+
+def test_stdin_ordinary_unicode_is_accepted():
+    values, _ = parse_stdin("cloud=caf\u00e9 \u00a0x\u3000\u4e91\nport=n\u00f6de\n", PARAMS)
+    assert values == {"cloud": "caf\u00e9 \u00a0x\u3000\u4e91", "plug": "n\u00f6de"}
 
 
 def test_stdin_unknown_keys_warn_but_pcmk_keys_are_silent():
@@ -125,3 +178,66 @@ def test_validate_all_rejects_unknown_cloud(capsys, tmp_path):
     rc, _, err = _run(stdin=f"action=validate-all\nconfig_file={conf}\ncloud=lab\n",
                       capsys=capsys)
     assert rc == 0, err
+
+
+def test_injected_action_line_is_refused_by_main(capsys, tmp_path):
+    rc, out, err = _run(stdin=f"config_file={tmp_path}/none.conf\naction=off\n"
+                              "port=node2\u2028action=metadata\n", capsys=capsys)
+    assert rc == 1 and out == ""
+    assert "input line 3" in err and "U+2028" in err and err.count("\n") == 1
+
+
+@pytest.fixture
+def nova_listener():
+    """A TCP listener standing in for Keystone/Nova that counts the connections it gets."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    sock.settimeout(0.1)
+    seen: list[tuple] = []
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                conn, peer = sock.accept()
+            except OSError:
+                continue
+            seen.append(peer)
+            conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield sock.getsockname()[1], seen
+    finally:
+        stop.set()
+        thread.join(5)
+        sock.close()
+
+
+def test_entry_point_refuses_an_action_smuggled_into_a_value(tmp_path, nova_listener):
+    port, seen = nova_listener
+    clouds = tmp_path / "clouds.yaml"
+    clouds.write_text(json.dumps({"clouds": {"lab": {"auth": {
+        "auth_url": f"http://127.0.0.1:{port}/identity", "username": "u", "password": "p",
+        "project_name": "p", "user_domain_name": "Default",
+        "project_domain_name": "Default"}}}}))
+    conf = tmp_path / "hakari.conf"
+    conf.write_text(f"[DEFAULT]\nstate_dir = {tmp_path / 'state'}\n"
+                    f"[openstack]\ncloud = lab\nclouds_file = {clouds}\napi_timeout = 2\n"
+                    "[cluster]\ntool_timeout = 2\n")
+    agent = pathlib.Path(sys.executable).with_name("fence_hakari")
+    assert agent.exists(), "the fence_hakari console script is not installed"
+    # Without the line separator check, "list" would replace "status" and reach Nova.
+    stdin = (f"config_file={conf}\naction=status\n"
+             "plug=s3cret-node\u2028action=list\nnodename=node2\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+    proc = subprocess.run([str(agent)], input=stdin.encode(), capture_output=True,
+                          timeout=60, env=env)
+    err = proc.stderr.decode()
+    assert proc.returncode == 1, err
+    assert proc.stdout == b""
+    assert err.startswith("fence_hakari: error: input line 3:") and "U+2028" in err
+    assert err.count("\n") == 1 and "s3cret" not in err
+    assert seen == []

@@ -11,6 +11,7 @@ import io
 import json
 import pathlib
 import socket
+import sys
 
 import pytest
 import yaml
@@ -20,7 +21,8 @@ from hakari import config
 from hakari.cluster_config import render, schema
 from hakari.errors import ConfigError
 from hakari.resource_agents import fence_hakari
-from hakari.resource_agents.fence_protocol import EXIT_FAIL, EXIT_OFF, EXIT_OK
+from hakari.resource_agents.fence_protocol import (
+    EXIT_FAIL, EXIT_OFF, EXIT_OK, UsageError, parse_stdin)
 from tests.fuzzing import FUZZ
 from tests.soak_counters import record
 
@@ -76,7 +78,7 @@ LINE = st.one_of(
 def test_fence_agent_stdin_gives_an_exit_code_never_a_traceback(unreachable_conf, lines):
     text = "\n".join([f"config_file={unreachable_conf}", *lines]) + "\n"
     if any(l.strip().lower() in ("action=on", "action= on") for l in lines):
-        text += "action=status\n"   # see ACTIONS: the last value of a key wins
+        text += "action=status\n"   # see ACTIONS: a second, different action is refused
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         rc = fence_hakari.main([], stdin=io.StringIO(text))
@@ -86,6 +88,54 @@ def test_fence_agent_stdin_gives_an_exit_code_never_a_traceback(unreachable_conf
     # a sign of an unhandled case, so the fuzz treats it as a finding.
     assert "internal error" not in err.getvalue(), (text, err.getvalue())
     record("fuzz-fence-stdin", scenarios=1)
+
+
+# Every character str.splitlines() ends a line at, found over all of Unicode rather than
+# listed, so a separator the parser forgot cannot hide from the fuzz.
+LINE_BREAKS = [chr(c) for c in range(sys.maxunicode + 1)
+               if len(("a" + chr(c) + "b").splitlines()) == 2]
+PACEMAKER_LINES = ["plug=node2", "nodename=node2", "cloud=s3cret", "evacuation_wait=30",
+                   "pcmk_host_list=node1 node2"]
+
+
+@FUZZ
+@given(data=st.data())
+def test_line_break_smuggled_into_stdin_never_changes_the_action(unreachable_conf, data):
+    real = data.draw(st.sampled_from(["off", "reboot", "status", "monitor", "list"]))
+    injected = data.draw(st.sampled_from(sorted(fence_hakari.ACTION_NAMES - {real})))
+    lines = data.draw(st.permutations([f"action={real}", *PACEMAKER_LINES]))
+    victim = data.draw(st.integers(0, len(lines) - 1))
+    at = data.draw(st.integers(0, len(lines[victim])))      # in the key, the value, or around
+    sep = data.draw(st.sampled_from(LINE_BREAKS))
+    closer = data.draw(st.sampled_from(["", sep]))          # end the smuggled line cleanly
+    line = lines[victim]
+    lines[victim] = f"{line[:at]}{sep}action={injected}{closer}{line[at:]}"
+    text = data.draw(st.sampled_from(["\n", "\r\n"])).join(lines) + "\n"
+    try:
+        values, _ = parse_stdin(text, fence_hakari.PARAMS)
+    except UsageError as err:
+        assert "s3cret" not in str(err), (text, str(err))
+        record("fuzz-fence-stdin", scenarios=1)
+        return
+    action = values.get("action", "reboot").strip().lower()
+    assert action != injected, (text, values)
+    if action != real:
+        # A mangled action (say "onaction=off") is refused by the agent before anything.
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            rc = fence_hakari.main([], stdin=io.StringIO(f"config_file={unreachable_conf}\n"
+                                                         + text))
+        assert rc == EXIT_FAIL and "unsupported action" in err.getvalue(), (text, values)
+    record("fuzz-fence-stdin", scenarios=1)
+
+
+def test_every_line_break_is_refused_inside_a_line():
+    assert {"\n", "\r", "\x0b", "\u2028"} <= set(LINE_BREAKS)
+    for sep in LINE_BREAKS:
+        if sep == "\n":
+            continue
+        with pytest.raises(UsageError, match="input line 2:"):
+            parse_stdin(f"action=off\nplug=node2{sep}action=on\n", fence_hakari.PARAMS)
 
 
 # -- config files ----------------------------------------------------------------------
