@@ -22,8 +22,10 @@ SERVICE_AGENT_RE = re.compile(
     r"|ocf:[A-Za-z0-9_-]{1,64}:[A-Za-z0-9_.-]{1,128})$")
 # Pacemaker's pcmk_host_map uses ':' and ';' (and spaces) as separators.
 PLUG_RE = re.compile(r"^[A-Za-z0-9_.@/+-]{1,128}$")
-# Pacemaker passes it to the alert agent as one environment variable.
-RECIPIENT_RE = re.compile(r"^[!-~]{1,256}$")
+# Pacemaker passes it to the alert agent as one environment variable; the agent reads
+# its state_dir from the hakari.conf it names, so anything but an absolute path makes
+# every alert fail.
+RECIPIENT_RE = re.compile(r"^/[!-~]{0,255}$")
 
 MAX_LINKS = 8  # knet
 MAX_VALUE_LEN = 1024
@@ -31,13 +33,31 @@ MAX_VALUE_LEN = 1024
 # Parameter names whose value is a credential. *_script / *_file name a way to get it.
 _SECRET_WORDS = ("passw", "secret", "token", "community", "api_key", "apikey")
 _SECRET_REF_SUFFIXES = ("_script", "_file", "_path")
+# Whole words of a name that mark key material rather than a login credential: "kg" is
+# the IPMIv2 BMC key (fence_ipmilan's hexadecimal_kg, shared by fence_idrac, fence_ilo*,
+# fence_imm). A bare "key" is not one: fence_scsi's and fence_mpath's key is a SCSI
+# reservation key, and fence_docker's tlskey a file path.
+_KEY_WORDS = frozenset({"kg"})
+
+
+def param_key(name: str) -> str:
+    """The parameter as fence-agents know it: they read "hexadecimal-kg" and
+    "hexadecimal_kg" alike."""
+    return name.lower().replace("-", "_")
+
+
+def is_key_param(name: str) -> bool:
+    """Key material: a secret, yet no replacement for the password a login needs."""
+    lowered = param_key(name)
+    return not lowered.endswith(_SECRET_REF_SUFFIXES) and not _KEY_WORDS.isdisjoint(
+        lowered.split("_"))
 
 
 def is_secret_param(name: str) -> bool:
-    lowered = name.lower()
+    lowered = param_key(name)
     if lowered.endswith(_SECRET_REF_SUFFIXES):
         return False
-    return any(word in lowered for word in _SECRET_WORDS)
+    return is_key_param(name) or any(word in lowered for word in _SECRET_WORDS)
 
 
 class Fields:

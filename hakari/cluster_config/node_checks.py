@@ -6,7 +6,7 @@ import ipaddress
 
 from hakari.cluster_config.fields import (
     DEVICE_NAME_RE, FENCE_AGENT_RE, HOSTNAME_RE, MAX_LINKS, NODE_NAME_RE, PARAM_RE, PLUG_RE,
-    Fields, is_secret_param, kind)
+    Fields, is_key_param, is_secret_param, kind, param_key)
 
 # Set by hakari itself: a user value would be silently wrong.
 _RESERVED_FENCE_PARAMS = frozenset({"pcmk_host_list", "pcmk_host_map", "action"})
@@ -185,10 +185,11 @@ class NodeChecks(Fields):
         for alternatives in _AGENT_NEEDS.get(agent, ()):
             if not any(a in params for a in alternatives):
                 self.err(where, f"{agent} needs {' or '.join(alternatives)}")
-        if agent in _AGENT_NEEDS and any(
-                k in params for k in ("username", "login")) and not any(
-                k in params for k in _CREDENTIAL_REFS) and not any(
-                is_secret_param(k) for k in params if isinstance(k, str)):
+        names = {param_key(k) for k in params if isinstance(k, str)}
+        # A BMC key (hexadecimal_kg) secures the session; the login still needs a password.
+        if agent in _AGENT_NEEDS and names & {"username", "login"} and not (
+                names & set(_CREDENTIAL_REFS)) and not any(
+                is_secret_param(k) and not is_key_param(k) for k in names):
             self.err(where, f"{agent} needs a credential: password_script (a command "
                      "that prints the password) or identity_file")
 

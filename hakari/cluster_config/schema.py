@@ -16,6 +16,7 @@ from hakari.cluster_config.fields import (  # noqa: F401 - NODE_NAME_RE, is_secr
     RECIPIENT_RE, SERVICE_AGENT_RE, is_secret_param, kind)
 from hakari.cluster_config.node_checks import NodeChecks
 from hakari.errors import HakariError
+from hakari.inputfile import InputError, read_bounded
 
 TOP_KEYS = {
     "cluster_name", "cloud", "clouds_file", "state_dir", "node_domain",
@@ -28,6 +29,16 @@ QUORUM_KEYS = {"two_node", "wait_for_all", "qdevice"}
 QDEVICE_KEYS = {"host", "algorithm", "tls", "port"}
 NOVA_COMPUTE_KEYS = {"managed", "agent"}
 ALERT_KEYS = {"recipient", "timeout"}
+
+# A variables file in examples/cluster.yaml's layout is 1.2 MB (YAML or JSON) for
+# 4,096 nodes and takes PyYAML about 3 s to load. PyYAML's time grows with the number
+# of values, not bytes: 2 MiB of nothing but one-character list items takes it about
+# 25 s, which bounds what the worst file can cost.
+MAX_VARS_BYTES = 2 << 20
+# The deepest path in a valid file is 6 levels (fencing.devices[i].host_map.node).
+MAX_DEPTH = 32
+# A 4,096-node file in that layout has about 100,000 values (keys included).
+MAX_VALUES = 1_000_000
 
 CIPHERS = ("none", "aes256", "aes192", "aes128")
 HASHES = ("none", "md5", "sha1", "sha256", "sha384", "sha512")
@@ -54,10 +65,9 @@ def load_vars(path: str) -> dict:
     import yaml
 
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except OSError as err:
-        raise VarsError(path, [f"cannot read: {err.strerror}"]) from None
+        text = read_bounded(path, MAX_VARS_BYTES).decode("utf-8")
+    except InputError as err:
+        raise VarsError(err.label, [err.reason]) from None
     except UnicodeDecodeError:
         raise VarsError(path, ["not UTF-8 text"]) from None
     try:
@@ -67,13 +77,46 @@ def load_vars(path: str) -> dict:
             data = yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as err:
         raise VarsError(path, [f"not valid YAML/JSON: {' '.join(str(err).split())}"]) from None
+    except RecursionError:
+        # Both parsers recurse once per level of nesting.
+        raise VarsError(path, [f"nested more than {MAX_DEPTH} levels deep"]) from None
     if not isinstance(data, dict):
         raise VarsError(path, ["the top level must be a mapping of variables"])
     return data
 
 
+def nesting_problem(data: Any) -> str | None:
+    """Why ``data`` is too deep or too big to be walked, or None.
+
+    Iterative, so no nesting can exhaust the stack; it stops after MAX_VALUES values,
+    so YAML aliases that multiply one list many times over cannot make it (or the
+    checks that follow) run for ever.
+    """
+    pending = [(data, 1)]
+    seen = 0
+    while pending:
+        value, depth = pending.pop()
+        seen += 1
+        if seen > MAX_VALUES:
+            return f"more than {MAX_VALUES} values"
+        if isinstance(value, dict):
+            children = list(value.keys()) + list(value.values())
+        elif isinstance(value, (list, tuple)):
+            children = value
+        else:
+            continue
+        if depth >= MAX_DEPTH and children:
+            return f"nested more than {MAX_DEPTH} levels deep"
+        pending.extend((child, depth + 1) for child in children)
+    return None
+
+
 def validate(data: Any) -> tuple[list[str], list[str]]:
     """Check the variables; return (errors, warnings), each a list of one-line texts."""
+    problem = nesting_problem(data)
+    if problem is not None:
+        # The checks below format values into messages; bounded input keeps that cheap.
+        return [f"variables: {problem}"], []
     v = _Validator()
     v.check(data)
     return v.errors, v.warnings
@@ -198,7 +241,9 @@ class _Validator(NodeChecks):
             return
         if "recipient" in value:
             self.text(value["recipient"], "alert.recipient", RECIPIENT_RE,
-                      "1-256 printable ASCII characters without spaces")
+                      "the absolute path of hakari.conf on the nodes (the alert agent "
+                      "reads its state_dir from it): '/' then printable ASCII without "
+                      "spaces, at most 256 characters")
         if "timeout" in value:
             self.duration(value["timeout"], "alert.timeout")
 

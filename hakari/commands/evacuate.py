@@ -20,6 +20,7 @@ import json
 import sys
 
 from hakari.cli import load_config
+from hakari.display import escape_text, escaped_copy
 from hakari.errors import EXIT_FAILED, EXIT_OK, HakariError
 
 
@@ -55,13 +56,13 @@ def run(args) -> int:
         if args.format == "json":
             print(json.dumps(preview.document(), indent=2))
         else:
-            print(preview.render_text(), end="")
+            print(escaped_copy(preview).render_text(), end="")
         return EXIT_OK
     if not args.yes:
         _confirm(preview)
     progress = None
     if args.format == "text":
-        print(preview.headline(), flush=True)
+        print(escaped_copy(preview).headline(), flush=True)
         progress = _print_progress(sys.stdout)
     elif sys.stderr.isatty():
         progress = _print_progress(sys.stderr)
@@ -69,7 +70,7 @@ def run(args) -> int:
     if args.format == "json":
         print(json.dumps(report.document(), indent=2))
     else:
-        print(job.summary(report))
+        print(job.summary(escaped_copy(report)))
     return EXIT_FAILED if report.failed else EXIT_OK
 
 
@@ -77,7 +78,8 @@ def _confirm(preview) -> None:
     if not (sys.stdin.isatty() and sys.stderr.isatty()):
         raise HakariError("refusing to evacuate without confirmation: not on a terminal; "
                           "pass --yes (or --dry-run to look first)")
-    sys.stderr.write(preview.render_text() + preview.question() + " [y/N] ")
+    shown = escaped_copy(preview)
+    sys.stderr.write(shown.render_text() + shown.question() + " [y/N] ")
     sys.stderr.flush()
     answer = sys.stdin.readline().strip().lower()
     if answer not in ("y", "yes"):
@@ -86,6 +88,7 @@ def _confirm(preview) -> None:
 
 def _print_progress(stream):
     def show(outcome) -> None:
+        outcome = escaped_copy(outcome)
         dest = f"-> {outcome.dest_host}" if outcome.dest_host and \
             outcome.result == "evacuated" else ""
         detail = dest or outcome.reason
@@ -95,4 +98,5 @@ def _print_progress(stream):
 
 
 def _warn(message: str) -> None:
-    print(f"hakari: WARNING: {' '.join(message.split())}", file=sys.stderr, flush=True)
+    print(f"hakari: WARNING: {escape_text(' '.join(message.split()))}", file=sys.stderr,
+          flush=True)

@@ -6,6 +6,7 @@ import json
 import os
 
 from hakari.cli import load_config
+from hakari.display import escaped_copy
 
 
 def add_parser(sub) -> None:
@@ -42,7 +43,9 @@ def run(args) -> int:
                           "incidents": [s.document(args.timeline) for s in summaries]},
                          indent=2))
     else:
-        print(render_text(summaries, timeline=args.timeline or bool(args.incident)), end="")
+        # Host, instance and reason texts come from the cluster and from Nova.
+        print(render_text(escaped_copy(summaries),
+                          timeline=args.timeline or bool(args.incident)), end="")
     return 0
 
 

@@ -15,7 +15,7 @@ def add_parser(sub) -> None:
         "hakari.conf from hakari's templates. Every problem in the file is reported, one "
         "per line; nothing is written unless the whole file is valid.")
     p.add_argument("--vars", required=True, metavar="FILE",
-                   help="the cluster variables file")
+                   help="the cluster variables file ('-': standard input)")
     target = p.add_mutually_exclusive_group(required=True)
     target.add_argument("--output-dir", metavar="DIR",
                         help="write the four files here (created if missing); each is "

@@ -6,8 +6,11 @@ agents, nova-compute's unit) and fencing levels for nodes it cannot see; the ren
 script passes --force for exactly those when it builds a CIB file offline, as here.
 """
 
+import grp
+import json
 import os
 import pathlib
+import pwd
 import re
 import subprocess
 import sys
@@ -198,7 +201,15 @@ def test_apply_cib_keeps_other_resources_and_is_idempotent(tmp_path):
 
 # -- Ansible ----------------------------------------------------------------------------
 
-def ansible_playbook(tmp_path, *extra):
+def conf_ownership_vars() -> list[str]:
+    """Only root can give hakari.conf to root:haclient; others keep their own."""
+    if os.geteuid() == 0:
+        return []
+    return ["-e", f"hakari_cluster_hakari_conf_owner={pwd.getpwuid(os.geteuid()).pw_name}",
+            "-e", f"hakari_cluster_hakari_conf_group={grp.getgrgid(os.getegid()).gr_name}"]
+
+
+def ansible_playbook(tmp_path, *extra, vars_file=EXAMPLE, ok=True):
     env = {
         **os.environ,
         "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -210,13 +221,16 @@ def ansible_playbook(tmp_path, *extra):
     }
     argv = [str(VENV_BIN / "ansible-playbook"), "-i", str(ROOT / "ansible/inventory.ini"),
             str(ROOT / "ansible/site.yml"),
-            "-e", f"hakari_cluster_vars_file={EXAMPLE}",
+            "-e", f"hakari_cluster_vars_file={vars_file}",
             "-e", f"hakari_cluster_hakari={VENV_BIN / 'hakari'}",
             "-e", f"hakari_cluster_output_dir={tmp_path / 'ansible-out'}",
             "-e", f"hakari_cluster_hakari_conf={tmp_path / 'etc-hakari.conf'}",
             "-e", f"hakari_cluster_cib_file={tmp_path / 'live.xml'}",
-            "-e", f"ansible_python_interpreter={sys.executable}", *extra]
+            "-e", f"ansible_python_interpreter={sys.executable}",
+            *conf_ownership_vars(), *extra]
     proc = run(argv, env=env, timeout=300)
+    if not ok:
+        return None, proc
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     recap = re.search(r"localhost\s+:\s+ok=(\d+)\s+changed=(\d+)", proc.stdout)
     assert recap, proc.stdout
@@ -236,7 +250,13 @@ def test_ansible_role_matches_hakari_render_and_is_idempotent(tmp_path):
     for name in render.OUTPUTS:
         assert (theirs / name).read_bytes() == (ours / name).read_bytes(), name
         assert (theirs / name).stat().st_mode & 0o777 == (ours / name).stat().st_mode & 0o777
-    assert (tmp_path / "etc-hakari.conf").read_bytes() == (ours / "hakari.conf").read_bytes()
+    installed = tmp_path / "etc-hakari.conf"
+    assert installed.read_bytes() == (ours / "hakari.conf").read_bytes()
+    # As `hakari install` creates it: readable by Pacemaker's group, not by others.
+    assert installed.stat().st_mode & 0o777 == 0o640
+    if os.geteuid() == 0:
+        assert (installed.stat().st_uid, installed.stat().st_gid) == (
+            0, grp.getgrnam("haclient").gr_gid)
     assert semantics((tmp_path / "live.xml").read_bytes()) == semantics(
         (ours / "cib.xml").read_bytes())
 
@@ -244,6 +264,32 @@ def test_ansible_role_matches_hakari_render_and_is_idempotent(tmp_path):
     assert changed == 0, proc.stdout
     changed, proc = ansible_playbook(tmp_path, "--check", "--diff")
     assert changed == 0, proc.stdout
+
+
+@pytest.mark.slow
+def test_ansible_role_refuses_an_inline_bmc_key_and_keeps_an_allowed_one_private(tmp_path):
+    require_tools("cibadmin", "crm_diff")
+    require_files(str(VENV_BIN / "ansible-playbook"), str(VENV_BIN / "hakari"))
+    empty_cib(tmp_path / "live.xml")
+    key = "00112233445566778899aabbccddeeff00112233"
+    data = example()
+    data["computes"][0]["fence"]["params"]["hexadecimal_kg"] = key
+    vars_file = tmp_path / "cluster.json"
+    vars_file.write_text(json.dumps(data))
+    _, proc = ansible_playbook(tmp_path, vars_file=vars_file, ok=False)
+    assert proc.returncode != 0 and "inline secret refused" in proc.stdout, proc.stdout
+    assert key not in proc.stdout + proc.stderr
+    assert not (tmp_path / "ansible-out").exists()
+
+    data["allow_inline_secrets"] = True
+    vars_file.write_text(json.dumps(data))
+    _, proc = ansible_playbook(tmp_path, vars_file=vars_file)
+    assert key not in proc.stdout + proc.stderr
+    out = tmp_path / "ansible-out"
+    assert key in (out / "cib.xml").read_text() and key in (out / "pcs-commands.sh").read_text()
+    modes = {name: (out / name).stat().st_mode & 0o777 for name in render.OUTPUTS}
+    assert modes == {"corosync.conf": 0o644, "cib.xml": 0o600, "pcs-commands.sh": 0o600,
+                     "hakari.conf": 0o644}
 
 
 def test_role_templates_are_the_package_templates():

@@ -1,12 +1,18 @@
 """Merging a rendered cib.xml into a live CIB: only hakari's objects change."""
 
+import os
 import pathlib
+import subprocess
+import sys
 
+import pytest
 from lxml import etree
 
 from hakari.cluster_config import cib_apply, render, schema
+from tests import bad_input_files
 
-EXAMPLE = pathlib.Path(__file__).resolve().parents[2] / "examples" / "cluster.yaml"
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "cluster.yaml"
 
 LIVE = b"""<cib epoch="7" num_updates="3" admin_epoch="0" validate-with="pacemaker-3.9">
   <configuration>
@@ -74,3 +80,48 @@ def test_formatting_differences_are_not_changes():
     pretty = etree.tostring(cib_apply.merge(parse(LIVE), wanted)[0], pretty_print=True)
     _, plan = cib_apply.merge(parse(pretty), wanted)
     assert not plan.changed
+
+
+# -- reading the rendered file ----------------------------------------------------------
+
+def apply_cib(*args, stdin=None, timeout=30):
+    # No Pacemaker tool on PATH: the file must be judged before any of them would run.
+    env = dict(os.environ, PATH=os.path.dirname(sys.executable))
+    env.pop("CIB_file", None)
+    return subprocess.run([sys.executable, "-m", "hakari", "apply-cib", *args], env=env,
+                          cwd=ROOT, stdin=stdin, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.mark.parametrize("kind", bad_input_files.KINDS)
+def test_cib_xml_that_is_no_small_regular_file(tmp_path, kind):
+    from hakari.commands.apply_cib import MAX_CIB_XML_BYTES
+
+    path = bad_input_files.make(tmp_path, kind, MAX_CIB_XML_BYTES)
+    proc = apply_cib(str(path), "--check")
+    assert (proc.returncode, proc.stdout) == (2, "")
+    assert proc.stderr == bad_input_files.error_line(path, kind, MAX_CIB_XML_BYTES)
+
+
+def test_cib_xml_from_standard_input_is_bounded():
+    from hakari.commands.apply_cib import MAX_CIB_XML_BYTES
+
+    with open("/dev/zero", "rb") as zero:
+        proc = apply_cib("-", "--check", stdin=zero)
+    assert proc.returncode == 2
+    assert proc.stderr == (f"hakari: error: standard input: larger than "
+                           f"{MAX_CIB_XML_BYTES} bytes\n")
+
+
+def test_cib_xml_limit_fits_a_4096_node_cluster():
+    from hakari.commands.apply_cib import MAX_CIB_XML_BYTES
+
+    data = schema.load_vars(str(EXAMPLE))
+    one = len(render.render_all(data)["cib.xml"])
+    data["computes"] += [
+        {"name": f"extra{i}", "nodeid": 1000 + i,
+         "addresses": [f"10.1.{i // 200}.{i % 200 + 1}", f"10.2.{i // 200}.{i % 200 + 1}"],
+         "fence": data["computes"][0]["fence"]} for i in range(100)]
+    per_node = (len(render.render_all(data)["cib.xml"]) - one) / 100
+    assert 1_000 < per_node < 3_000
+    assert 3 * per_node * 4096 < MAX_CIB_XML_BYTES

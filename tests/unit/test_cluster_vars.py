@@ -4,6 +4,7 @@ import copy
 import json
 import os
 import pathlib
+import re
 import shlex
 import subprocess
 import sys
@@ -15,7 +16,9 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from hakari.cluster_config import render, schema
+from tests import bad_input_files
 from tests.cib_semantics import semantics
+from tests.conftest import require_tools
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "cluster.yaml"
@@ -401,3 +404,165 @@ def test_example_unchanged_by_tests():
     # The fixtures deep-copy nothing by accident: the file on disk stays the reference.
     data = schema.load_vars(str(EXAMPLE))
     assert copy.deepcopy(data) == data and schema.validate(data) == ([], [])
+
+
+# -- secrets, the alert recipient, bounded and nested input --------------------------------
+
+INLINE_KG = "0123456789abcdef0123456789abcdef01234567"
+
+
+@pytest.mark.parametrize("param", ["hexadecimal_kg", "hexadecimal-kg", "password",
+                                   "passwd", "snmp_priv_passwd"])
+def test_inline_keys_and_passwords_are_secrets(example, tmp_path, param):
+    example["controllers"][0]["fence"]["params"][param] = INLINE_KG
+    one_error(example, f"params.{param}", "inline secret refused")
+    vars_file = tmp_path / "v.yaml"
+    vars_file.write_text(yaml.safe_dump(example))
+    out = tmp_path / "out"
+    proc = run_hakari("render", "--vars", str(vars_file), "--output-dir", str(out))
+    assert proc.returncode == 2 and "inline secret refused" in proc.stderr
+    assert INLINE_KG not in proc.stderr + proc.stdout and not out.exists()
+
+    example["allow_inline_secrets"] = True
+    vars_file.write_text(yaml.safe_dump(example))
+    proc = run_hakari("render", "--vars", str(vars_file), "--output-dir", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert f"params.{param}: inline secret" in proc.stderr
+    assert INLINE_KG not in proc.stderr + proc.stdout
+    holding = {name for name in render.OUTPUTS if INLINE_KG in (out / name).read_text()}
+    assert holding == {"cib.xml", "pcs-commands.sh"}
+    for name in render.OUTPUTS:
+        mode = (out / name).stat().st_mode & 0o777
+        assert mode == (0o600 if name in holding else 0o644), name
+
+
+@pytest.mark.parametrize("param", ["password_script", "password-script", "passwd_script",
+                                   "snmp_priv_passwd_script", "identity_file", "key",
+                                   "tlskey", "access_key", "auth", "privlvl", "cipher"])
+def test_references_and_non_secrets_are_accepted_inline(example, param):
+    params = example["controllers"][0]["fence"]["params"]
+    params[param] = "/usr/local/sbin/bmc-password ctl1"
+    assert schema.validate(example) == ([], [])
+
+
+def test_a_bmc_key_does_not_replace_the_login_password(example):
+    example["allow_inline_secrets"] = True
+    params = example["controllers"][0]["fence"]["params"]
+    del params["password_script"]
+    params["hexadecimal_kg"] = INLINE_KG
+    errors = errors_of(example)
+    assert any("controllers[0] ctl1.fence.params: fence_ipmilan needs a credential" in e
+               for e in errors), errors
+
+
+# fence-agents' own descriptions decide: a parameter is a secret when it holds a password,
+# passphrase, key or community string (SNMP's password) itself, not a script or file
+# that yields one.
+_SECRET_DESCRIPTION = re.compile(r"\b(password|passphrase|key|community string)\b", re.I)
+_REFERENCE_DESCRIPTION = re.compile(r"^(Script to run|Identity file)|without password")
+
+
+def _agent_parameters(agent: str) -> dict[str, str]:
+    proc = subprocess.run([agent, "-o", "metadata"], capture_output=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    root = etree.fromstring(proc.stdout)
+    return {p.get("name"): " ".join((p.findtext("shortdesc") or "").split())
+            for p in root.iter("parameter")}
+
+
+@pytest.mark.parametrize("agent", ["fence_ipmilan", "fence_ipmilanplus", "fence_idrac",
+                                   "fence_ilo4", "fence_imm", "fence_redfish",
+                                   "fence_apc_snmp"])
+def test_secret_parameters_match_the_fence_agent_metadata(agent):
+    require_tools(agent)
+    described = _agent_parameters(agent)
+    expected = {name for name, desc in described.items()
+                if _SECRET_DESCRIPTION.search(desc)
+                and not _REFERENCE_DESCRIPTION.search(desc)}
+    assert {name for name in described if schema.is_secret_param(name)} == expected
+    if agent == "fence_ipmilan":
+        assert expected == {"hexadecimal_kg", "passwd", "password"}
+
+
+@pytest.mark.parametrize("recipient", ["hakari.conf", "etc/hakari/hakari.conf",
+                                       "./hakari.conf", "~/hakari.conf"])
+def test_relative_alert_recipient_is_refused(example, recipient):
+    example["alert"] = {"recipient": recipient}
+    one_error(example, "alert.recipient", "absolute path of hakari.conf")
+
+
+def test_accepted_alert_recipients_are_what_the_alert_agent_reads(example, tmp_path):
+    from hakari.alerts import statedir
+
+    conf = tmp_path / "hakari.conf"
+    conf.write_text(f"[DEFAULT]\nstate_dir = {tmp_path}/state\n")
+    example["alert"] = {"recipient": str(conf)}
+    assert schema.validate(example) == ([], [])
+    assert statedir.resolve(example["alert"]["recipient"]) == f"{tmp_path}/state"
+
+
+def _deep_yaml(depth: int) -> str:
+    return "cluster_name: " + "[" * depth + "]" * depth + "\n"
+
+
+def _deep_json(depth: int) -> str:
+    return '{"cluster_name": ' + "[" * depth + "]" * depth + "}"
+
+
+@pytest.mark.parametrize("name, text", [
+    ("deep.yaml", _deep_yaml(100_000)),
+    ("deep.json", _deep_json(100_000)),
+    ("shallower.yaml", _deep_yaml(200)),
+    ("shallower.json", _deep_json(900)),
+])
+def test_deep_nesting_is_one_clear_error(tmp_path, name, text):
+    vars_file = tmp_path / name
+    vars_file.write_text(text)
+    proc = run_hakari("render", "--vars", str(vars_file), "--check")
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith(f"hakari: error: {vars_file}: ")
+    assert proc.stderr.count("\n") == 1 and "nested more than 32 levels deep" in proc.stderr
+
+
+def test_nesting_at_the_limit_is_checked_normally(example):
+    value = "x"  # 32 levels down: the variables, properties, 29 lists, this string
+    for _ in range(29):
+        value = [value]
+    example["properties"] = {"foo": value}
+    one_error(example, "properties.foo: must be a string, number or boolean")
+    example["properties"] = {"foo": [value]}
+    assert errors_of(example) == ["variables: nested more than 32 levels deep"]
+
+
+def test_aliases_multiplying_a_value_are_refused_quickly(tmp_path):
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 9)]
+    lines += ["fencing:", "  extra_levels:", "    - node: *a8", "      devices: [d]"]
+    vars_file = tmp_path / "bomb.yaml"
+    vars_file.write_text("\n".join(lines) + "\n")
+    proc = run_hakari("render", "--vars", str(vars_file), "--check", timeout=30)
+    assert proc.returncode == 2, proc.stderr
+    assert "variables: more than 1000000 values" in proc.stderr
+    assert proc.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("kind", bad_input_files.KINDS)
+def test_vars_that_are_no_small_regular_file_are_refused(tmp_path, kind):
+    path = bad_input_files.make(tmp_path, kind, schema.MAX_VARS_BYTES)
+    proc = run_hakari("render", "--vars", str(path), "--check", timeout=30)
+    assert (proc.returncode, proc.stdout) == (2, "")
+    assert proc.stderr == bad_input_files.error_line(path, kind, schema.MAX_VARS_BYTES)
+
+
+def test_vars_from_standard_input(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "hakari", "render", "--vars", "-",
+                           "--check"], input=EXAMPLE.read_text(), capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    with open("/dev/zero", "rb") as zero:
+        proc = subprocess.run([sys.executable, "-m", "hakari", "render", "--vars", "-",
+                               "--check"], stdin=zero, capture_output=True, text=True,
+                              timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr == (f"hakari: error: standard input: larger than "
+                           f"{schema.MAX_VARS_BYTES} bytes\n")

@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+from tests import bad_input_files
 from tests.conftest import DATA
 from tests.fake_tools import SAFE_PATH, fake_tool, path_with
 
@@ -175,3 +176,58 @@ def test_live_json_through_fake_crm_mon(conf_file, tmp_path):
     fenced = {n["name"]: n["fenced_at"] for n in doc["nodes"]}
     assert fenced == {"node1": "2026-11-23T22:32:19+00:00",
                       "node2": "2026-11-23T22:32:10+00:00", "node3": None}
+
+
+@pytest.mark.parametrize("kind", bad_input_files.KINDS)
+def test_saved_file_that_is_no_small_regular_file(conf_file, tmp_path, kind):
+    from hakari.commands.status import MAX_CRM_MON_BYTES
+
+    path = bad_input_files.make(tmp_path, kind, MAX_CRM_MON_BYTES)
+    start = time.monotonic()
+    proc = hakari(conf_file, "--crm-mon-file", str(path), timeout=30)
+    assert_one_line_error(proc)
+    assert proc.stderr.decode() == bad_input_files.error_line(path, kind, MAX_CRM_MON_BYTES)
+    assert time.monotonic() - start < 10
+
+
+def test_standard_input_is_read_up_to_the_limit(conf_file):
+    from hakari.commands.status import MAX_CRM_MON_BYTES
+
+    with open("/dev/zero", "rb") as zero:
+        env = dict(os.environ, PATH=SAFE_PATH)
+        proc = subprocess.run(
+            [sys.executable, "-m", "hakari", "--config-file", str(conf_file), "status",
+             "--crm-mon-file", "-"], cwd=ROOT, env=env, stdin=zero, capture_output=True,
+            timeout=60)
+    assert_one_line_error(proc, f"standard input: larger than {MAX_CRM_MON_BYTES} bytes")
+
+
+def test_limit_fits_a_4096_node_cluster():
+    """Every saved document in tests/data, scaled to 4,096 nodes at its own bytes per
+    node (fixed parts counted per node too), fits with room to spare."""
+    from lxml import etree
+
+    from hakari.commands.status import MAX_CRM_MON_BYTES
+
+    densest = 0.0
+    for path in (DATA / "crm_mon").glob("*.xml"):
+        data = path.read_bytes()
+        nodes = len(etree.fromstring(data).findall("nodes/node"))
+        if nodes:
+            densest = max(densest, len(data) / nodes)
+    assert 4_000 < densest < 20_000
+    assert 2 * densest * 4096 < MAX_CRM_MON_BYTES
+
+
+def test_hostile_node_names_cannot_forge_lines(conf_file, tmp_path):
+    saved = (DATA / "live" / "demo-single_crm_mon-node2-fenced.xml").read_text()
+    hostile = tmp_path / "hostile.xml"
+    hostile.write_text(saved.replace('name="node2"', 'name="node2&#10;Quorum: NO&#x2028;x"')
+                       .replace('target="node2"', 'target="node2&#13;&#10;DC: evil"'))
+    proc = hakari(conf_file, "--crm-mon-file", str(hostile))
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.decode().split("\n")
+    assert [ln for ln in lines if ln.startswith(("Quorum", "DC"))] == ["Quorum: yes",
+                                                                       "DC:     node1"]
+    assert lines[2].startswith("node2\\nQuorum: NO\\u2028x  member  offline")
+    assert "reboot  node2\\r\\nDC: evil  success" in proc.stdout.decode()

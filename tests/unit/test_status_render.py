@@ -157,3 +157,39 @@ def test_fencing_verdict_per_node():
     verdicts = {n["name"]: n["fencing"] for n in status_document(snap)["nodes"]}
     assert verdicts == {"n1": None, "n2": None, "n3": "none", "n4": "confirmed",
                         "n5": "failed"}
+
+
+# Each would start a line of its own, or make the terminal move or hide text, if printed raw.
+HOSTILE = ["a\nQuorum: yes", "b\r\nDC:     ctl-0", "c\u2028Quorum: yes", "d\u2029e",
+           "f\x1b[2Jg", "h\u202ei", "j\x85k", "l\x00m", "n\\no"]
+
+
+def test_text_view_escapes_every_cluster_string():
+    nodes = tuple(NodeState(name, str(i), "guest", unclean=True, is_dc=(i == 0),
+                            container=f"vm-{name}")
+                  for i, name in enumerate(HOSTILE))
+    events = tuple(ev(name, f"off{name}", "failed", at(10, i), delegate=f"del{name}",
+                      origin=f"org{name}", client=f"cli{name}", exit_reason=f"why{name}")
+                   for i, name in enumerate(HOSTILE[:8]))
+    snap = ClusterSnapshot(quorate=False, dc=HOSTILE[0], nodes=nodes, fence_events=events,
+                           guest_hosts={n: f"host{n}" for n in HOSTILE})
+    text = render_text(snap)
+    lines = text.split("\n")
+    assert all(line.isprintable() for line in lines), text
+    assert [ln for ln in lines if ln.startswith("Quorum:")] == [
+        "Quorum: NO (hakari will not act)"]
+    assert [ln for ln in lines if ln.startswith("DC:")] == ["DC:     a\\nQuorum: yes"]
+    # 1 header + 9 nodes, blank, quorum, DC, blank, fencing title + 8 events, final "".
+    assert len(lines) == 1 + 9 + 1 + 2 + 1 + 1 + 8 + 1
+    for shown in ("a\\nQuorum: yes", "b\\r\\nDC:     ctl-0", "c\\u2028Quorum: yes",
+                  "d\\u2029e", "f\\x1b[2Jg", "h\\u202ei", "j\\x85k", "l\\x00m", "n\\\\no"):
+        assert any(line.startswith(shown + " ") for line in lines[1:10]), shown
+        assert f"guest in vm-{shown} on host{shown}" in text
+    for field in ("off", "del", "org", "why"):
+        assert f"{field}a\\nQuorum: yes" in text and f"{field}f\\x1b[2Jg" in text
+
+
+def test_escaping_leaves_ordinary_names_alone():
+    snap = parse_crm_mon((DATA / "live" / "demo-single_crm_mon-node2-fenced.xml").read_bytes())
+    text = render_text(snap)
+    assert "\\" not in text and "node2  member  offline  confirmed" in text
