@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Run every benchmark in bench/, collect their JSON into bench/results.json and write
 bench/REPORT.md: the machine, versions, load, medians and min/max, each target and whether
-it is met, and the side-by-side peer run.
+it is met, the side-by-side peer run, and the last `make soak` (read from bench/soak.json,
+which only `make soak` writes: the soak is far too long to run here).
 
 Each benchmark runs as a subprocess with a timeout of its own, so one that hangs or fails
 is recorded as such and the others still run. The load average is taken before and after
@@ -9,6 +10,7 @@ each one: the figures are only as good as the machine was quiet, and the report 
 quiet it was.
 
 Usage: bench/report.py [--only parse,alert,...] [--quick] [--out-dir bench]
+       bench/report.py --render-only   # REPORT.md again from results.json and soak.json
 """
 
 from __future__ import annotations
@@ -82,6 +84,105 @@ def machine() -> dict:
         "lxml": _version("lxml"),
         "hakari_commit": _run_text(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"]),
     }
+
+
+def git_head() -> str | None:
+    try:
+        res = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True,
+                             text=True, timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (res.stdout.strip() or None) if res.returncode == 0 else None
+
+
+SOAK_COLUMNS = ("scenarios", "faults", "recovered", "duplicates", "unsafe")
+
+
+def load_soak(path: pathlib.Path, head: str | None) -> dict:
+    """What the report says about the soak: the file's content as it is, plus how far to
+    trust it. Nothing is filled in: a figure the file lacks is reported missing."""
+    entry: dict = {"file": str(path), "head_commit": head}
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {**entry, "status": "absent"}
+    except (OSError, ValueError) as err:
+        return {**entry, "status": "unreadable", "error": f"{type(err).__name__}: {err}"}
+    if not isinstance(data, dict) or not isinstance(data.get("runs"), list):
+        return {**entry, "status": "unreadable", "error": "not a soak summary (no runs list)"}
+    source = data.get("source") or {}
+    commit = source.get("commit")
+    entry.update(data=data, commit=commit, dirty=source.get("dirty"))
+    if not data.get("complete"):
+        entry["status"] = "incomplete"
+    elif any(r.get("exit_code") != 0 for r in data["runs"]):
+        entry["status"] = "failed"
+    elif any((data.get("total") or {}).get(k) for k in ("duplicates", "unsafe")):
+        entry["status"] = "failed"
+    else:
+        entry["status"] = "passed"
+    # Older than the code: run on another commit than the one this report describes.
+    entry["stale"] = commit is None or head is None or commit != head
+    return entry
+
+
+def render_soak(soak: dict | None) -> list[str]:
+    out = ["## Soak (`make soak`)", ""]
+    if not soak or soak.get("status") == "absent":
+        return out + ["No soak summary (`bench/soak.json` absent): `make soak` has not been run "
+                      "on this checkout, so there are no soak figures.", ""]
+    if soak["status"] == "unreadable":
+        return out + [f"`bench/soak.json` could not be read ({soak.get('error')}): no soak "
+                      "figures.", ""]
+    data = soak["data"]
+    commit = (soak.get("commit") or "unknown commit")[:12]
+    notes = []
+    if soak["status"] == "incomplete":
+        notes.append(f"**Incomplete**: the soak started {data.get('started')} did not finish "
+                     "(still running, or stopped); the figures below are only the runs it "
+                     "completed.")
+    if soak.get("stale"):
+        head = (soak.get("head_commit") or "unknown")[:12]
+        notes.append(f"**Older than the code**: the soak ran on {commit}, this checkout is "
+                     f"{head}; its figures describe that commit, not this one.")
+    if soak.get("dirty"):
+        files = (data.get("source") or {}).get("changed_files") or []
+        shown = ", ".join(f"`{f}`" for f in files[:12])
+        more = f" and {len(files) - 12} more" if len(files) > 12 else ""
+        notes.append("The working tree had local changes when it started, so the figures "
+                     "are for that commit plus them: "
+                     + (f"{len(files)} files ({shown}{more})." if files else
+                        "files not listed."))
+    verdict = {"passed": "**passed**", "failed": "**FAILED**",
+               "incomplete": "not finished"}[soak["status"]]
+    s, m = data.get("settings") or {}, data.get("machine") or {}
+    drills = s.get("lab_drills")
+    drills_text = drills if drills is not None else \
+        f"not run ({s.get('lab_drills_skipped', 'not root')})"
+    for note in notes:
+        out += [note, ""]
+    out += [f"Result: {verdict}, exit code {data.get('exit_code', '-')}; ran on {commit} "
+            f"from {data.get('started')} to {data.get('finished') or '-'} "
+            f"(wall {data.get('wall_seconds', '-')} s) on {m.get('nproc', '?')} CPUs, "
+            f"{m.get('memory_gib', '?')} GiB.",
+            f"Settings: {s.get('fuzz_examples')} fuzz examples, crash seeds "
+            f"{','.join(map(str, s.get('crash_seeds') or [])) or '-'}, scale repeat "
+            f"{s.get('repeat')}, lab drills {drills_text}.", "",
+            "Counted by the tests themselves (- = not measured by that kind):", "",
+            "| kind | " + " | ".join(SOAK_COLUMNS) + " |",
+            "| --- |" + " --- |" * len(SOAK_COLUMNS)]
+    for kind, c in sorted((data.get("per_kind") or {}).items()):
+        out.append(f"| {kind} | " + " | ".join(str(c.get(k, "-")) for k in SOAK_COLUMNS) + " |")
+    total = data.get("total")
+    if total:
+        out.append("| **total** | " + " | ".join(str(total.get(k, "-")) for k in SOAK_COLUMNS)
+                   + " |")
+    out += ["", "| run | exit code | seconds |", "| --- | --- | --- |"]
+    for r in data["runs"]:
+        rc = r.get("exit_code")
+        out.append(f"| {r.get('name')} | {rc if rc == 0 else f'**{rc}**'} | "
+                   f"{r.get('seconds', '-')} |")
+    return out + [""]
 
 
 def run_one(name: str, quick: bool) -> dict:
@@ -182,7 +283,8 @@ def render(doc: dict) -> str:
     ]
     for what, target, measured, ok in doc["targets"]:
         out.append(f"| {what} | {target} | {measured} | {met[ok]} |")
-    out += ["", "## Per benchmark", ""]
+    out += [""] + render_soak(doc.get("soak"))
+    out += ["## Per benchmark", ""]
     for name, e in r.items():
         load = f"load {e['load_before'][0]} -> {e['load_after'][0]}"
         out.append(f"### {name}  (`{' '.join(e['argv'])}`, {e['status']}, {e['seconds']} s, "
@@ -256,6 +358,8 @@ def render(doc: dict) -> str:
     out += ["## Reproduce", "", "```sh", "make bench            # all of the above, ~15 min "
             "as root (latency needs the lab)",
             "python3 bench/report.py --only parse,peer_masakari   # a subset",
+            "make soak             # the soak section: bench/soak.json, ~8 min as root",
+            "python3 bench/report.py --render-only   # this file again, nothing re-measured",
             "```", ""]
     return "\n".join(out)
 
@@ -265,7 +369,19 @@ def main(argv=None) -> int:
     ap.add_argument("--only", help="comma-separated subset of: " + ",".join(BENCHMARKS))
     ap.add_argument("--quick", action="store_true", help="shorter settings (smoke run)")
     ap.add_argument("--out-dir", type=pathlib.Path, default=BENCH)
+    ap.add_argument("--render-only", action="store_true",
+                    help="measure nothing: rewrite REPORT.md from results.json and the "
+                    "current soak.json")
     args = ap.parse_args(argv)
+    if args.render_only:
+        soak = load_soak(args.out_dir / "soak.json", git_head())
+        doc = json.loads((args.out_dir / "results.json").read_text())
+        doc["soak"] = soak
+        (args.out_dir / "results.json").write_text(json.dumps(doc, indent=2) + "\n")
+        (args.out_dir / "REPORT.md").write_text(render(doc))
+        print(f"report: soak {soak['status']}; rewrote {args.out_dir / 'REPORT.md'}",
+              file=sys.stderr)
+        return 0
     names = args.only.split(",") if args.only else list(BENCHMARKS)
     unknown = set(names) - set(BENCHMARKS)
     if unknown:
@@ -286,6 +402,8 @@ def main(argv=None) -> int:
     loads = [e[k][0] for e in doc["benchmarks"].values() for k in ("load_before", "load_after")]
     doc["load_1min_median"] = round(statistics.median(loads), 2) if loads else None
     doc["targets"] = targets(doc["benchmarks"])
+    # Read last: a soak that finished while the benchmarks ran is reported as it ended.
+    doc["soak"] = load_soak(args.out_dir / "soak.json", git_head())
     args.out_dir.mkdir(parents=True, exist_ok=True)
     (args.out_dir / "results.json").write_text(json.dumps(doc, indent=2) + "\n")
     (args.out_dir / "REPORT.md").write_text(render(doc))

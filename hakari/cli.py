@@ -8,6 +8,7 @@ import sys
 
 from hakari import __version__
 from hakari.commands import COMMANDS
+from hakari.display import escape_text
 from hakari.errors import EXIT_FAILED, HakariError
 
 PROG = "hakari"
@@ -65,7 +66,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _error(message: str) -> None:
-    print(f"{PROG}: error: {' '.join(message.split())}", file=sys.stderr)
+    # Messages quote what they refuse (host names, paths): never let that print a line
+    # of its own or a terminal escape.
+    print(f"{PROG}: error: {escape_text(' '.join(message.split()))}", file=sys.stderr)
 
 
 if __name__ == "__main__":

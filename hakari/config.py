@@ -108,6 +108,17 @@ recovery_opts = [
         help="Block recovery when more than this share of compute hosts is lost at "
         "once; likely a network partition rather than dead hosts. 100 disables it. "
         "The default still recovers one lost host out of three."),
+    cfg.FloatOpt(
+        "mass_failure_window", default=90.0, min=0.0,
+        help="Seconds within which lost compute hosts count together for the "
+        "mass-failure limits: every host lost in the last this-many seconds whose "
+        "incident is not over (recovering, evacuated, blocked or failed alike) counts, "
+        "so a rack losing power host by host over a minute trips the brake like one "
+        "that fails at once. When the brake trips, recoveries of those hosts still "
+        "under way stop (evacuations already sent finish) and they go BLOCKED with the "
+        "others. Hosts an operator released are never stopped again. To be sure no "
+        "host of a failing rack is evacuated at all, set [recovery] delay to at least "
+        "this window (at the cost of that much latency on every recovery)."),
     cfg.BoolOpt(
         "stop_at_destination", default=False,
         help="Leave evacuated instances stopped at the destination (Nova microversion "
@@ -153,8 +164,10 @@ recovery_opts = [
         "of hakari's own failed attempt are always retried."),
     cfg.ListOpt(
         "excluded_hosts", default=[],
-        help="Nova compute hosts hakari never recovers: an incident for one of them is "
-        "BLOCKED and `hakari evacuate` refuses it."),
+        help="Nova compute hosts (or Pacemaker node names) held by default, as if "
+        "`hakari hold` had been run for each: the engine reports their loss and does "
+        "nothing else, fence_hakari leaves their Nova service alone, and `hakari "
+        "evacuate` refuses them. The engine re-reads it on SIGHUP."),
     cfg.ListOpt(
         "excluded_instances", default=[],
         help="Instance UUIDs never evacuated (reported skipped)."),

@@ -76,26 +76,18 @@ class ClusterSnapshot:
         return None
 
 
-# Incident states, in the order a healthy recovery passes through them (DESIGN.md).
-INCIDENT_FLOW = ("DETECTED", "FENCE_CONFIRMED", "FORCED_DOWN", "EVACUATING", "EVACUATED",
-                 "HOST_RETURNED", "ENABLED")
-INCIDENT_SIDE_EXITS = ("FENCE_FAILED", "BLOCKED", "FAILED")
-INCIDENT_STATES = INCIDENT_FLOW + INCIDENT_SIDE_EXITS
-# From these on, every instance of the host has been dealt with: it may be re-enabled.
-EVACUATION_FINISHED = frozenset({"EVACUATED", "HOST_RETURNED", "ENABLED"})
-# Evacuations may be in flight: a returning host must wait (safety rule 5).
-RECOVERY_RUNNING = frozenset({"DETECTED", "FENCE_CONFIRMED", "FORCED_DOWN", "EVACUATING"})
-# Recovery never started: no instance of the host was evacuated, they are still its own.
-RECOVERY_NOT_STARTED = frozenset({"BLOCKED", "FENCE_FAILED"})
 # The CIB node attribute holding a host's current incident (JSON: id, state, lost_at…).
 INCIDENT_ATTRIBUTE = "hakari-incident"
 # Written by fence_hakari when it fences a node, cleared when it unfences it.
 FENCED_ATTRIBUTE = "hakari-fenced"
+# An operator's "hands off this host" (hakari hold / unhold): JSON by, why, at.
+HOLD_ATTRIBUTE = "hakari-hold"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Incident:
-    """One loss of one host, from detection to the host being enabled again."""
+    """One loss of one host, from detection to the host being enabled again. Its
+    states and transitions: hakari.lifecycle."""
 
     id: str
     node: str
@@ -103,7 +95,9 @@ class Incident:
     state: str = "DETECTED"
     updated_at: dt.datetime | None = None
     reason: str = ""
-
-    @property
-    def evacuation_finished(self) -> bool:
-        return self.state in EVACUATION_FINISHED
+    # Set when an operator released it from the brake (hakari release / retry): who.
+    # Kept in the CIB record, so the brake leaves it alone on every controller.
+    released_by: str = ""
+    # When an operator last ran `hakari retry`: attempts before it no longer count
+    # against [recovery] max_attempts.
+    retried_at: dt.datetime | None = None

@@ -2,7 +2,7 @@
 
 A test calls ``record("scenario-kind", scenarios=..., faults=..., recovered=...,
 duplicates=..., unsafe=...)`` with what it measured itself; nothing is estimated. When
-HAKARI_SOAK_COUNTERS names a file, each call appends one JSON line to it (tests/soak_summary.py
+HAKARI_SOAK_COUNTERS names a file, each call appends one JSON line to it (tests/soak.py
 adds them up); otherwise it does nothing, so `make test` is unaffected.
 """
 

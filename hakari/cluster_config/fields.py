@@ -17,6 +17,16 @@ PARAM_RE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 PROPERTY_RE = re.compile(r"^[a-z][a-z0-9-]{0,63}$")
 PATH_RE = re.compile(r"^/[A-Za-z0-9._/+-]{0,4095}$")
 DURATION_RE = re.compile(r"^[1-9][0-9]{0,8}(ms|s|m|min|h)?$")
+_UNIT_SECONDS = {"": 1.0, "s": 1.0, "ms": 0.001, "m": 60.0, "min": 60.0, "h": 3600.0}
+
+
+def seconds(value) -> float | None:
+    """A Pacemaker duration (30, 30s, 500ms, 2min, 1h) in seconds; None if it is not one."""
+    m = DURATION_RE.match(str(value))
+    if m is None:
+        return None
+    unit = m.group(1) or ""
+    return float(str(value)[:len(str(value)) - len(unit)]) * _UNIT_SECONDS[unit]
 SERVICE_AGENT_RE = re.compile(
     r"^(?:(?:systemd|lsb|service):[A-Za-z0-9_.@-]{1,128}"
     r"|ocf:[A-Za-z0-9_-]{1,64}:[A-Za-z0-9_.-]{1,128})$")

@@ -233,7 +233,8 @@ class NodeChecks(Fields):
                 devices[name] = hosts
         if "devices" in value and not isinstance(value["devices"], list):
             self.err("fencing.devices", "must be a list")
-        levels = value.get("extra_levels") or []
+        # null is no list either: the templates (Ansible's too) would iterate it.
+        levels = value.get("extra_levels", [])
         if not isinstance(levels, list):
             self.err("fencing.extra_levels", "must be a list")
             return

@@ -11,12 +11,19 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from hakari import paths
 from hakari.cluster_config.fields import (  # noqa: F401 - NODE_NAME_RE, is_secret_param: API
     CLOUD_RE, CLUSTER_NAME_RE, HOSTNAME_RE, MAX_LINKS, NODE_NAME_RE, PROPERTY_RE,
-    RECIPIENT_RE, SERVICE_AGENT_RE, is_secret_param, kind)
+    RECIPIENT_RE, SERVICE_AGENT_RE, is_secret_param, kind, seconds)
 from hakari.cluster_config.node_checks import NodeChecks
 from hakari.errors import HakariError
 from hakari.inputfile import InputError, read_bounded
+
+# The templates' defaults (cib.xml.j2, pcs-commands.sh.j2), and the time fence_hakari's
+# `on` needs besides its wait: start-up and two Nova calls.
+DEFAULT_EVACUATION_WAIT = 50
+DEFAULT_STONITH_TIMEOUT = "120s"
+UNFENCING_MARGIN = 10
 
 TOP_KEYS = {
     "cluster_name", "cloud", "clouds_file", "state_dir", "node_domain",
@@ -149,6 +156,11 @@ class _Validator(NodeChecks):
         for key in ("clouds_file", "state_dir", "hakari_conf_path"):
             if key in data:
                 self.path(data[key], key)
+        problem = paths.own_dir_problem(data["state_dir"]) \
+            if isinstance(data.get("state_dir"), str) else None
+        if problem is not None:
+            # hakari creates, re-modes and may purge it: never a system directory.
+            self.err("state_dir", problem)
         if "node_domain" in data:
             self.text(data["node_domain"], "node_domain", HOSTNAME_RE, "a DNS domain")
         nodes = self.nodes(data)
@@ -159,6 +171,7 @@ class _Validator(NodeChecks):
         self.nova_compute(data.get("nova_compute", {}))
         self.alert(data.get("alert", {}))
         self.properties(data.get("properties", {}))
+        self.unfencing_fits(data)
         self.policies(data.get("policies", {}))
 
     def corosync(self, value, nodes) -> None:
@@ -259,6 +272,23 @@ class _Validator(NodeChecks):
             if key == "stonith-enabled" and str(val).lower() not in ("true", "1", "yes", "on"):
                 self.err("properties.stonith-enabled", "hakari never evacuates without "
                          "fencing: it must stay true")
+
+    def unfencing_fits(self, data) -> None:
+        """fence_hakari's unfencing (`on`) waits up to evacuation_wait for the host's
+        evacuations; Pacemaker kills it at the fencing timeout, counts a failed
+        unfencing and, after stonith-max-attempts of them, gives up on the node."""
+        fencing = data.get("fencing") if isinstance(data.get("fencing"), dict) else {}
+        props = data.get("properties") if isinstance(data.get("properties"), dict) else {}
+        wait = fencing.get("evacuation_wait", DEFAULT_EVACUATION_WAIT)
+        raw = props.get("stonith-timeout", DEFAULT_STONITH_TIMEOUT)
+        timeout = seconds(raw)
+        if not isinstance(wait, int) or isinstance(wait, bool) or timeout is None:
+            return  # reported by the checks of each
+        if wait + UNFENCING_MARGIN > timeout:
+            self.err("fencing.evacuation_wait",
+                     f"{wait}s does not fit in stonith-timeout {raw}: fence_hakari's "
+                     f"unfencing waits up to evacuation_wait and Pacemaker stops it at the "
+                     f"fencing timeout; keep it at least {UNFENCING_MARGIN}s below")
 
     def policies(self, value) -> None:
         from hakari import config

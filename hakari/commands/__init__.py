@@ -5,4 +5,4 @@ alert path stay fast.
 """
 
 COMMANDS = ("status", "render", "apply_cib", "evacuate", "recover_instance", "notify",
-            "incidents", "engine", "alert", "install")
+            "incidents", "release", "retry", "hold", "unhold", "engine", "alert", "install")

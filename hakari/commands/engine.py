@@ -30,7 +30,7 @@ def run(args) -> int:
     # openstacksdk and keystoneauth are chatty at INFO; their failures reach us anyway.
     for noisy in ("openstack", "keystoneauth", "urllib3", "stevedore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    engine = Engine(conf)
+    engine = Engine(conf, config_files=args.config_file, os_cloud=args.os_cloud)
     if args.once:
         engine.beat()
         decision = engine.reconcile()
@@ -43,8 +43,13 @@ def run(args) -> int:
         engine.stop.set()
         engine.wake.set()
 
+    def reload(signum, frame):
+        engine.reload.set()
+        engine.wake.set()
+
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGHUP, reload)
     engine.run()
     return 0
 

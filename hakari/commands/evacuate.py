@@ -29,13 +29,18 @@ def add_parser(sub) -> None:
         "evacuate", help="evacuate the instances of one fenced compute host",
         description="Force the host's nova-compute down, disable it, and evacuate its "
         "instances (in parallel, verified, each at most once). Requires proof from the "
-        "cluster that the host is fenced, unless --assume-fenced.")
+        "cluster that the host is fenced, unless --assume-fenced. Refused while the "
+        "engine or another operator is recovering the host (cluster-wide), while the "
+        "host is held, and when the mass-failure brake would stop it, unless --force.")
     p.add_argument("host", metavar="HOST",
                    help="the Nova compute host (or its Pacemaker node name)")
     p.add_argument("--assume-fenced", action="store_true",
                    help="skip the fencing proof: you assert the host is powered off. "
                    "Recorded in the journal. Evacuating a running host corrupts the "
                    "instances' disks")
+    p.add_argument("--force", action="store_true",
+                   help="override the mass-failure brake for this host (recorded loudly "
+                   "in the journal); prefer `hakari release` once you have checked")
     p.add_argument("--dry-run", action="store_true",
                    help="show what would be done; change nothing")
     p.add_argument("--yes", action="store_true",
@@ -50,7 +55,7 @@ def run(args) -> int:
     from hakari.recovery.manual import ManualEvacuation
 
     job = ManualEvacuation(conf, args.host, assume_fenced=args.assume_fenced,
-                           warn=_warn)
+                           force=args.force, warn=_warn)
     preview = job.prepare()
     if args.dry_run:
         if args.format == "json":

@@ -6,7 +6,8 @@ import json
 import os
 
 from hakari.cli import load_config
-from hakari.display import escaped_copy
+from hakari.display import escape_text, escaped_copy
+from hakari.errors import HakariError
 
 
 def add_parser(sub) -> None:
@@ -38,15 +39,34 @@ def run(args) -> int:
         summaries = [s for s in summaries if args.host in (s.host, s.incident.node)]
     if args.incident:
         summaries = [s for s in summaries if s.incident.id == args.incident]
+    held = _holds(conf) if cluster is not False else {}
     if args.format == "json":
         print(json.dumps({"cluster": cluster,
-                          "incidents": [s.document(args.timeline) for s in summaries]},
-                         indent=2))
+                          "incidents": [s.document(args.timeline) for s in summaries],
+                          "holds": [{"node": h.node, "by": h.by, "why": h.why,
+                                     "at": h.at.isoformat() if h.at else None,
+                                     "configured": h.configured}
+                                    for h in held.values()]}, indent=2))
     else:
         # Host, instance and reason texts come from the cluster and from Nova.
         print(render_text(escaped_copy(summaries),
                           timeline=args.timeline or bool(args.incident)), end="")
+        for hold in held.values():
+            print(escape_text(f"{hold.node}: {hold.describe()}"))
     return 0
+
+
+def _holds(conf) -> dict:
+    """node -> holds.Hold; the configured ones only when the CIB cannot be read."""
+    from hakari import holds
+    from hakari.cluster import attributes
+    from hakari.hostnames import HostNameMap
+
+    try:
+        raw = attributes.read_all(timeout=conf.cluster.tool_timeout)
+    except HakariError:
+        raw = {}
+    return holds.current(raw, conf.recovery.excluded_hosts, HostNameMap.from_config(conf))
 
 
 def _cib_incidents(conf, nodes) -> tuple[dict, bool | None]:

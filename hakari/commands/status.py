@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sys
 from collections.abc import Iterable
 
 from hakari.cli import load_config
@@ -46,6 +47,7 @@ def run(args) -> int:
     # Configuration first: a broken config file is reported even when a saved file
     # is given, so an operator learns about it before the engine trips over it.
     conf = load_config(args)
+    held: dict | None = {}
     if args.crm_mon_file:
         snapshot = _from_file(args.crm_mon_file)
     else:
@@ -53,11 +55,28 @@ def run(args) -> int:
         # build its parser, and `hakari alert` runs on each cluster event.
         from hakari.cluster.live import read_cluster
         snapshot = read_cluster(conf)
+        try:
+            held = _holds(conf)
+        except HakariError as err:
+            # Status is for when things are wrong: show the rest, and say holds are unknown.
+            held = None
+            print(f"hakari: warning: holds unknown: {escape_text(str(err))}",
+                  file=sys.stderr)
     if args.format == "json":
-        print(render_json(snapshot))
+        print(render_json(snapshot, held))
     else:
-        print(render_text(snapshot), end="")
+        print(render_text(snapshot, held=held), end="")
     return 0
+
+
+def _holds(conf) -> dict:
+    """node -> holds.Hold: the CIB's and the configured ones."""
+    from hakari import holds
+    from hakari.cluster import attributes
+    from hakari.hostnames import HostNameMap
+
+    return holds.current(attributes.read_all(timeout=conf.cluster.tool_timeout),
+                         conf.recovery.excluded_hosts, HostNameMap.from_config(conf))
 
 
 def _from_file(path: str) -> ClusterSnapshot:
@@ -107,9 +126,10 @@ def _iso(when: dt.datetime | None) -> str | None:
     return when.isoformat() if when is not None else None
 
 
-def status_document(snap: ClusterSnapshot) -> dict:
-    """The `hakari status --format json` document (DESIGN.md contract)."""
+def status_document(snap: ClusterSnapshot, held: dict | None = None) -> dict:
+    """The `hakari status --format json` document (README); ``held``: node -> Hold."""
     fenced = fenced_at(snap.fence_events)
+    held = held or {}
     return {
         "quorate": snap.quorate,
         "dc": snap.dc,
@@ -129,6 +149,7 @@ def status_document(snap: ClusterSnapshot) -> dict:
                 "is_dc": n.is_dc,
                 "fenced_at": _iso(fenced.get(n.name)),
                 "fencing": fencing(snap, n),
+                "hold": _hold_document(held.get(n.name)),
             }
             for n in snap.nodes
         ],
@@ -148,8 +169,15 @@ def status_document(snap: ClusterSnapshot) -> dict:
     }
 
 
-def render_json(snap: ClusterSnapshot) -> str:
-    return json.dumps(status_document(snap), indent=2)
+def _hold_document(hold) -> dict | None:
+    if hold is None:
+        return None
+    return {"by": hold.by, "why": hold.why, "at": _iso(hold.at),
+            "configured": hold.configured}
+
+
+def render_json(snap: ClusterSnapshot, held: dict | None = None) -> str:
+    return json.dumps(status_document(snap, held), indent=2)
 
 
 def newest_first(events: Iterable[FenceEvent]) -> list[FenceEvent]:
@@ -172,8 +200,10 @@ def _when(when: dt.datetime | None) -> str:
     return when.isoformat(sep=" ") if when is not None else "-"
 
 
-def render_text(snap: ClusterSnapshot, max_events: int = TEXT_MAX_EVENTS) -> str:
+def render_text(snap: ClusterSnapshot, max_events: int = TEXT_MAX_EVENTS,
+                held: dict | None = None) -> str:
     fenced = fenced_at(snap.fence_events)
+    held = held or {}
     lines: list[str] = []
     if snap.nodes:
         rows = [["NODE", "TYPE", "STATE", "FENCING", "FENCED AT", "NOTES"]]
@@ -186,6 +216,8 @@ def render_text(snap: ClusterSnapshot, max_events: int = TEXT_MAX_EVENTS) -> str
                 notes.append(f"guest in {n.container}" + (f" on {host}" if host else ""))
             if n.shutdown:
                 notes.append("shutting down")
+            if n.name in held:
+                notes.append(held[n.name].describe())
             rows.append([n.name, n.type, n.state, fencing(snap, n) or "-",
                          _when(fenced.get(n.name)), ", ".join(notes)])
         lines += _table(rows)

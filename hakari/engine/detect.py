@@ -18,6 +18,10 @@ a moment it is known to have been down ever since:
 A node that is offline but not unclean, with no fencing since it was last seen alive, left
 the cluster cleanly: Pacemaker only fences nodes it lost uncleanly. That is a planned stop:
 no incident (safety rule 6).
+
+Operators' decisions stick: an incident an operator must decide on (BLOCKED, FAILED:
+hakari.lifecycle.PARKED) gets no step whatever the cluster shows, and a held host gets
+none either (only a HELD report while it is lost).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Mapping
 
+from hakari import lifecycle
 from hakari.fencing.verdict import CONFIRMED, FAILED, fence_verdict
 from hakari.model import ClusterSnapshot, Incident, NodeState
 
@@ -35,12 +40,7 @@ RECOVER = "recover"            # resume a recovery that was under way
 FENCE_FAILED = "fence-failed"  # fencing failed (or took too long): keep waiting, loudly
 RETURNED = "returned"          # the node is back: re-enable once evacuations are done
 UNDATED = "undated"            # lost, but when cannot be told: report, do nothing
-
-# Incidents in these states still need the engine.
-OPEN_STATES = frozenset({"DETECTED", "FENCE_FAILED", "FENCE_CONFIRMED", "FORCED_DOWN",
-                         "EVACUATING", "EVACUATED", "HOST_RETURNED"})
-RECOVERING = frozenset({"FENCE_CONFIRMED", "FORCED_DOWN", "EVACUATING"})
-AWAITING_FENCE = frozenset({"DETECTED", "FENCE_FAILED"})
+HELD = "held"                  # lost, but an operator holds it: report, do nothing
 
 
 @dataclasses.dataclass
@@ -99,31 +99,43 @@ def is_lost(node: NodeState) -> bool:
 
 def decide(snapshot: ClusterSnapshot, incidents: Mapping[str, Incident], memory: Memory,
            fenced_records: Mapping[str, dt.datetime], computes: Iterable[NodeState],
-           now: dt.datetime, *, clock_skew: float, confirm_timeout: float) -> Decision:
+           now: dt.datetime, *, clock_skew: float, confirm_timeout: float,
+           held: Mapping[str, str] | None = None) -> Decision:
+    """``held``: node -> why, for hosts hakari must not act on."""
     if snapshot.quorate is not True:
         why = "no quorum" if snapshot.quorate is False else "no DC, quorum unknown"
         return Decision((), f"this partition has {why}: hakari does not act")
+    held = held or {}
     steps: list[Step] = []
     for node in computes:
         incident = incidents.get(node.name)
-        if incident is not None and incident.state not in OPEN_STATES:
-            incident = None  # closed (ENABLED, FAILED, BLOCKED): a new loss is new
-        if incident is not None and incident.state in RECOVERING:
+        if node.name in held:
+            if is_lost(node):
+                steps.append(Step(node.name, HELD, None, f"{node.name} is lost but held "
+                                  f"({held[node.name]}): hakari does not act"))
+            continue
+        if incident is not None and incident.state in lifecycle.PARKED:
+            continue  # an operator decides: hakari release, retry or evacuate
+        if incident is not None and incident.state in lifecycle.RECOVERING:
             # A host that is back (a reboot fencing power-cycles it) does not cancel its
             # evacuations: they run to the end before it may be re-enabled (rule 5).
             steps.append(Step(node.name, RECOVER, incident.lost_at, "recovery under way"))
             continue
+        if incident is not None and incident.state in lifecycle.TERMINAL:
+            incident = None
         if not is_lost(node):
             if incident is not None:
                 steps.append(Step(node.name, RETURNED, incident.lost_at,
                                   f"{node.name} is back online"))
             continue
+        if incident is not None and incident.state in lifecycle.HOST_BACK:
+            incident = None  # back, then lost again: a new loss, dated anew
         if incident is None:
             step = _open(snapshot, node, memory, fenced_records, now, clock_skew)
             if step is not None:
                 steps.append(step)
             continue
-        if incident.state in AWAITING_FENCE:
+        if incident.state in lifecycle.AWAITING_FENCE:
             steps.extend(_fencing(snapshot, node, incident, now, clock_skew,
                                   confirm_timeout))
     return Decision(tuple(steps))
@@ -158,8 +170,8 @@ def _fencing(snapshot, node, incident, now, clock_skew, confirm_timeout) -> list
         return [Step(node.name, CONFIRM, incident.lost_at, verdict.reason)]
     overdue = (now - incident.lost_at).total_seconds() > confirm_timeout
     if verdict.kind == FAILED or overdue:
-        if incident.state == "FENCE_FAILED":
-            return []
+        if incident.state != lifecycle.DETECTED:
+            return []  # already reported, or released by an operator: keep waiting
         reason = verdict.reason if verdict.kind == FAILED else \
             f"no successful fencing of {node.name} within {confirm_timeout:g}s"
         return [Step(node.name, FENCE_FAILED, incident.lost_at, reason)]

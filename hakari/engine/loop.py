@@ -10,22 +10,34 @@ re-reads Nova before acting.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import logging
 import os
 import threading
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 
-from hakari import paths
-from hakari.cluster import attributes
+from hakari import config, holds, lifecycle, paths
+from hakari.alerts.spool import Spool, WakeSocket
+from hakari.cluster import attributes, ownership
+from hakari.cluster.live import read_cluster
 from hakari.engine import detect
 from hakari.errors import HakariError
 from hakari.hostnames import HostNameMap
-from hakari.model import FENCED_ATTRIBUTE, INCIDENT_ATTRIBUTE, ClusterSnapshot, Incident
+from hakari.install import make_state_dirs
+from hakari.model import ClusterSnapshot, Incident
+from hakari.recovery import brake
+from hakari.recovery.evacuator import Limits, Slots
+from hakari.recovery.failures import PROCESS, FailureBook
+from hakari.recovery.host_recovery import HostRecovery, Job, brake_check, unfence_in_nova
 from hakari.recovery.journal import Journal, ensure_state_dir, utcnow
-from hakari.recovery.store import ClusterStore, from_record, incident_id
+from hakari.recovery.nova import Nova
+from hakari.recovery.policy import Policy
+from hakari.recovery.process_decision import (CHECK_INTERVAL, FAILURE, Thresholds,
+                                              is_process_failure)
+from hakari.recovery.process_recovery import ProcessRecovery
+from hakari.recovery.store import ClusterStore, HostLock, Records, incident_id, parse_records
 
 LOG = logging.getLogger("hakari.engine")
 # Acknowledged alerts are forgotten after a day; this often is enough to sweep them.
@@ -34,47 +46,23 @@ PRUNE_INTERVAL = 600.0
 # group haclient writing to the wake socket) cannot keep the engine looking back to back.
 # Small against the 1 s alert-to-evacuation budget.
 MIN_WAKE_GAP = 0.25
-
-
-@dataclasses.dataclass
-class Records:
-    incidents: dict[str, Incident]
-    fenced: dict[str, dt.datetime]
-
-
-def parse_records(raw: dict[str, dict[str, str]]) -> Records:
-    """hakari's CIB attributes per node; unreadable ones are logged and skipped."""
-    incidents: dict[str, Incident] = {}
-    fenced: dict[str, dt.datetime] = {}
-    for node, attrs in raw.items():
-        if INCIDENT_ATTRIBUTE in attrs:
-            incident = from_record(node, attrs[INCIDENT_ATTRIBUTE])
-            if incident is None:
-                LOG.error("%s: unreadable %s attribute in the CIB; ignoring it", node,
-                          INCIDENT_ATTRIBUTE)
-            else:
-                incidents[node] = incident
-        if FENCED_ATTRIBUTE in attrs:
-            try:
-                when = dt.datetime.fromisoformat(attrs[FENCED_ATTRIBUTE])
-            except ValueError:
-                continue
-            if when.tzinfo is not None:
-                fenced[node] = when
-    return Records(incidents, fenced)
+# Nova's list of computes (the brake's denominator) changes rarely: read it this often.
+COMPUTES_MAX_AGE = 60.0
 
 
 class Engine:
     def __init__(self, conf, *, read_cluster: Callable[[object], ClusterSnapshot] | None = None,
-                 read_records: Callable[[], dict] | None = None, nova=None):
-        from hakari.alerts.spool import Spool
-
+                 read_records: Callable[[], dict] | None = None, nova=None,
+                 config_files: list[str] | None = None, os_cloud: str | None = None):
         self.conf = conf
+        # What SIGHUP re-reads, as the command line named it (None: the default file).
+        self.config_files = config_files
+        self.os_cloud = os_cloud
+        self.reload = threading.Event()
         self.names = HostNameMap.from_config(conf)
         if os.geteuid() == 0:
             # The installer's owners and modes: the alert agent (user hacluster) must be
             # able to write the spool, and nobody else.
-            from hakari.install import make_state_dirs
             make_state_dirs(conf.state_dir)
         ensure_state_dir(conf.state_dir)
         self.journal = Journal.open(conf.state_dir)
@@ -88,8 +76,12 @@ class Engine:
         self._nova = nova
         self.spool = Spool(conf.state_dir)
         self._pruned = 0.0
-        self._worker: threading.Thread | None = None
-        self._recovering: set[str] = set()
+        # One worker thread per batch of hosts recovered together; batches started at
+        # different times run side by side within one shared max_parallel.
+        self._workers: list[threading.Thread] = []
+        self._running: dict[str, HostRecovery] = {}   # node -> its running recovery
+        self._slots = Slots(conf.recovery.max_parallel)
+        self._computes: tuple[float, list, list] | None = None
         self._said: dict[str, str] = {}
         # Failed nova-compute operations from the spool, until handed to process recovery.
         self._process_alerts: list = []
@@ -98,15 +90,12 @@ class Engine:
     @property
     def nova(self):
         if self._nova is None:
-            from hakari.recovery.nova import Nova
             self._nova = Nova.connect(self.conf)
         return self._nova
 
     # -- the loop -------------------------------------------------------------------
 
     def run(self) -> None:
-        from hakari.alerts.spool import WakeSocket
-
         LOG.info("engine started (state in %s)", self.conf.state_dir)
         # Bound before the first spool scan: an alert spooled after that scan always
         # wakes the loop.
@@ -138,6 +127,9 @@ class Engine:
         """One beat and one reconcile. Nothing here may end the engine: whatever a look
         trips over is logged and the next look tries again."""
         try:
+            if self.reload.is_set():
+                self.reload.clear()
+                self.reload_config()
             self.beat()
             self.reconcile()
             self._said.pop("reconcile", None)
@@ -159,6 +151,28 @@ class Engine:
             if any(os.path.lexists(os.path.join(self.spool.dir, n)) for n in names):
                 self.wake.set()
 
+    def reload_config(self) -> None:
+        """SIGHUP: read the configuration files again. A broken file is reported and
+        the running configuration kept. The state directory and the cloud connection
+        are those of the start: changing them needs a restart."""
+        try:
+            conf = config.load(self.config_files, self.os_cloud)
+        except HakariError as err:
+            LOG.error("SIGHUP: configuration not reloaded, keeping the running one: %s",
+                      err)
+            return
+        if conf.state_dir != self.conf.state_dir:
+            LOG.warning("SIGHUP: state_dir changed to %s; that takes a restart, keeping %s",
+                        conf.state_dir, self.conf.state_dir)
+            conf.set_override("state_dir", self.conf.state_dir)
+        self.conf = conf
+        self.names = HostNameMap.from_config(conf)
+        self._slots.limit = conf.recovery.max_parallel
+        self._computes = None
+        LOG.warning("SIGHUP: configuration re-read from %s (excluded_hosts: %s)",
+                    ", ".join(self.config_files or [config.DEFAULT_CONFIG_FILE]),
+                    ", ".join(conf.recovery.excluded_hosts) or "none")
+
     def beat(self) -> None:
         with open(paths.heartbeat_file(self.conf.state_dir), "w") as f:
             f.write(f"{os.getpid()} {utcnow().isoformat()}\n")
@@ -170,7 +184,6 @@ class Engine:
             if event.kind == "node" and event.desc in ("member", "lost"):
                 self.memory.node_alert(event.node, event.desc == "member", event.timestamp)
             elif event.kind == "resource" and event.resource is not None:
-                from hakari.recovery.process_decision import is_process_failure
                 r = event.resource
                 if is_process_failure(event.kind, r.rsc, r.status, r.rc, r.target_rc,
                                       self.conf.process_failure.resources):
@@ -190,42 +203,217 @@ class Engine:
         snapshot = self._snapshot()
         self.memory.observe(snapshot, now)
         records = parse_records(self._read_records())
+        held = holds.current(records.raw, self.conf.recovery.excluded_hosts, self.names)
         computes = detect.compute_nodes(snapshot, self.conf.cluster.compute_nodes)
         decision = detect.decide(snapshot, records.incidents, self.memory, records.fenced,
                                  computes, now, clock_skew=self.conf.fencing.clock_skew,
-                                 confirm_timeout=self.conf.fencing.confirm_timeout)
+                                 confirm_timeout=self.conf.fencing.confirm_timeout,
+                                 held={n: h.describe() for n, h in held.items()})
         if decision.blocked:
             self._say("quorum", decision.blocked, logging.WARNING)
             return decision
         self._said.pop("quorum", None)
         self._process_failures(records)
+        braked = self._brake(decision.steps, records.incidents, now)
         jobs = []
         for step in decision.steps:
             incident = records.incidents.get(step.node)
             try:
-                job = self._apply(step, incident)
+                job = self._apply(step, incident, braked.get(step.node))
             except HakariError as err:
                 LOG.error("%s: %s failed: %s", step.node, step.action, err)
                 continue
             if job is not None:
                 jobs.append(job)
+        stepped = {s.node for s in decision.steps}
+        for node, reason in braked.items():
+            incident = records.incidents.get(node)
+            if node not in stepped and incident is not None:
+                try:
+                    self._block(incident, reason)
+                except HakariError as err:
+                    LOG.error("%s: cannot block: %s", node, err)
         if jobs:
             self._recover(jobs)
         return decision
+
+    # -- safety rule 4 ----------------------------------------------------------------
+
+    def _brake(self, steps, incidents: dict[str, Incident], now: dt.datetime
+               ) -> dict[str, str]:
+        """Node -> why, for every recovery the mass-failure brake stops in this look.
+
+        Counted over the cluster, not the look: every compute lost within
+        mass_failure_window whose incident is not over, plus those being opened now.
+        Only evaluated when a recovery would start or is under way."""
+        opening = {s.node for s in steps if s.action == detect.OPEN}
+        starting = {s.node for s in steps if s.action in (detect.CONFIRM, detect.RECOVER)}
+        if not opening and not starting:
+            return {}
+        lost = brake.lost_within(incidents, now, self.conf.recovery.mass_failure_window)
+        lost |= opening
+        services, aggregates = self._nova_computes()
+        verdict = brake_check([self.names.to_nova(n) for n in lost], services, self.conf,
+                              aggregates)
+        if not verdict.blocked:
+            return {}
+        return {n: verdict.reason for n in brake.to_block(incidents, lost)}
+
+    def _nova_computes(self) -> tuple[list, list]:
+        cached = self._computes
+        if cached is None or time.monotonic() - cached[0] > COMPUTES_MAX_AGE:
+            services = self.nova.compute_services()
+            aggregates = self.nova.aggregates() \
+                if self.conf.recovery.mass_failure_per_aggregate else []
+            cached = self._computes = (time.monotonic(), services, aggregates)
+        return cached[1], cached[2]
+
+    def _block(self, incident: Incident, reason: str) -> None:
+        """Stop the incident's recovery: the running one is told to halt (it writes
+        BLOCKED itself, being the host's one writer); otherwise BLOCKED now."""
+        running = self._running.get(incident.node)
+        if running is not None:
+            running.halt(self.names.to_nova(incident.node), reason)
+            self._say(f"halt-{incident.node}", f"{incident.node}: mass-failure brake: "
+                      f"recovery stopping ({reason})", logging.ERROR)
+            return
+        if incident.state == lifecycle.BLOCKED:
+            return
+        host = self.names.to_nova(incident.node)
+        self.journal.record(incident.id, host, "brake", reason=reason)
+        self.store.transition(incident, host, lifecycle.BLOCKED, reason)
+        LOG.error("%s: MASS FAILURE, recovery BLOCKED until an operator runs `hakari "
+                  "release`: %s", incident.node, reason)
+
+    # -- acting on one step ---------------------------------------------------------
+
+    def _apply(self, step: detect.Step, incident: Incident | None, braked: str | None):
+        host = self.names.to_nova(step.node)
+        if step.action == detect.OPEN:
+            incident = Incident(incident_id(step.node, step.lost_at), step.node, step.lost_at,
+                                lifecycle.DETECTED, reason=step.reason)
+            incident = self.store.save(incident, host)
+            LOG.warning("%s lost (since %s, %s): incident %s opened", step.node,
+                        step.lost_at.isoformat(), step.reason, incident.id)
+            if braked:
+                self._block(incident, braked)
+        elif step.action in (detect.UNDATED, detect.HELD):
+            self._say(f"{step.action}-{step.node}", step.reason, logging.WARNING)
+        elif step.action == detect.FENCE_FAILED:
+            self.store.transition(incident, host, lifecycle.FENCE_FAILED, step.reason)
+            LOG.error("%s: FENCING NOT CONFIRMED, nothing will be evacuated: %s", step.node,
+                      step.reason)
+        elif step.action in (detect.CONFIRM, detect.RECOVER):
+            if braked:
+                self._block(incident, braked)
+                return None
+            if step.node in self._running:
+                return None
+            if step.action == detect.CONFIRM:
+                LOG.warning("%s: fencing confirmed (%s)", step.node, step.reason)
+                incident = self.store.transition(incident, host, lifecycle.FENCE_CONFIRMED,
+                                                 step.reason)
+            return Job(incident, host)
+        elif step.action == detect.RETURNED:
+            self._returned(step.node, host, incident)
+        return None
+
+    def _returned(self, node: str, host: str, incident: Incident) -> None:
+        """Safety rule 5: only incidents past their evacuations (or that never started
+        one) get here; undo hakari's force-down, then re-enable once Nova sees the
+        compute up again."""
+        if incident.state == lifecycle.EVACUATED:
+            incident = self.store.transition(incident, host, lifecycle.HOST_RETURNED,
+                                             f"{node} is back online")
+        service = unfence_in_nova(
+            self.nova, host, lambda event, **d: self.journal.record(incident.id, host, event,
+                                                                    **d))
+        if service is None or not service.up:
+            why = "to start and clean up" if service is None else "to report up"
+            self._say(f"return-{node}", f"{node}: back, waiting for its nova-compute {why}",
+                      logging.INFO)
+            return
+        self.store.transition(incident, host, lifecycle.ENABLED, f"{node} back and enabled")
+        self._said.pop(f"return-{node}", None)
+        LOG.warning("%s: back online; incident %s closed", node, incident.id)
+
+    # -- recovery in the background -------------------------------------------------
+
+    def _recover(self, jobs) -> None:
+        """Start the jobs' recovery now, beside any already running (safety rule 4 was
+        applied to them all in this look)."""
+        jobs = [j for j in jobs if j.incident.node not in self._running]
+        if not jobs:
+            return
+        limits = Limits.from_config(self.conf)
+        limits.slots = self._slots
+        recovery = HostRecovery(
+            self.nova, self.store, self.journal, Policy.from_config(self.conf), limits,
+            delay=self.conf.recovery.delay, capacity_check=self.conf.recovery.capacity_check)
+        for job in jobs:
+            self._running[job.incident.node] = recovery
+        worker = threading.Thread(target=self._recover_batch, args=(jobs, recovery),
+                                  name="hakari-recovery", daemon=True)
+        self._workers = [w for w in self._workers if w.is_alive()] + [worker]
+        worker.start()
+
+    def _recover_batch(self, jobs, recovery: HostRecovery) -> None:
+        try:
+            with ExitStack() as held:
+                owned = []
+                for job in jobs:
+                    try:
+                        held.enter_context(ownership.owning(
+                            job.incident.node, self._owner(),
+                            timeout=self.conf.cluster.tool_timeout,
+                            stale_after=ownership.STALE_AFTER))
+                    except ownership.OwnershipError as err:
+                        # An operator's `hakari evacuate` has it: theirs to finish. The
+                        # next look sees the incident it leaves and goes on from there.
+                        self._say(f"owner-{job.incident.node}", f"{job.incident.node}: "
+                                  f"not recovering it now: {err}", logging.WARNING)
+                        continue
+                    self._said.pop(f"owner-{job.incident.node}", None)
+                    held.enter_context(HostLock(self.conf.state_dir, job.host))
+                    owned.append(job)
+                if not owned:
+                    return
+                for report in recovery.run(owned, note="evacuating"):
+                    c = report.counts()
+                    LOG.warning("%s: incident %s %s: %d evacuated, %d skipped, %d failed%s",
+                                report.host, report.incident.id, report.incident.state,
+                                c["evacuated"], c["skipped"], c["failed"],
+                                f" ({report.error})" if report.error else "")
+        except HakariError as err:
+            LOG.error("recovery of %s stopped: %s", ", ".join(j.host for j in jobs), err)
+        except Exception:  # noqa: BLE001 - keep the engine alive; the next look retries
+            LOG.exception("recovery of %s crashed", ", ".join(j.host for j in jobs))
+        finally:
+            for job in jobs:
+                self._running.pop(job.incident.node, None)
+            self.wake.set()
+
+    @staticmethod
+    def _owner() -> ownership.Owner:
+        # Every engine is the same owner (ownership.Owner.same_owner): the one that
+        # takes over after a failover continues its predecessor's recoveries.
+        return ownership.Owner.start("engine", os.uname().nodename)
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for worker in list(self._workers):
+            worker.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        return not any(w.is_alive() for w in self._workers)
 
     def _process_failures(self, records: Records) -> None:
         """Feed failed nova-compute operations to process-failure recovery, and now and
         then let it re-enable what it disabled. A host with an open host incident is
         left to host recovery; alerts not handled (Nova unreachable) wait for the next
         look. Nova is only contacted when there is something to do."""
-        from hakari.recovery.failures import PROCESS, FailureBook
-        from hakari.recovery.process_decision import CHECK_INTERVAL, FAILURE
-        from hakari.recovery.store import CLOSED_STATES
-
         pending, self._process_alerts = self._process_alerts, []
         for event in pending:
             incident = records.incidents.get(event.node)
-            if incident is not None and incident.state not in CLOSED_STATES:
+            if incident is not None and incident.state not in lifecycle.HOST_BACK:
                 continue
             r = event.resource
             try:
@@ -254,134 +442,13 @@ class Engine:
                       logging.ERROR)
 
     def _process_recovery(self):
-        from hakari.recovery.process_decision import Thresholds
-        from hakari.recovery.process_recovery import ProcessRecovery
         return ProcessRecovery(self.nova, self.journal, Thresholds.from_config(self.conf),
                                state_dir=self.conf.state_dir)
 
     def _snapshot(self) -> ClusterSnapshot:
         if self._read_cluster is not None:
             return self._read_cluster(self.conf)
-        from hakari.cluster.live import read_cluster
         return read_cluster(self.conf)
-
-    # -- acting on one step ---------------------------------------------------------
-
-    def _apply(self, step: detect.Step, incident: Incident | None):
-        from hakari.recovery.host_recovery import Job
-
-        host = self.names.to_nova(step.node)
-        if step.action == detect.OPEN:
-            incident = Incident(incident_id(step.node, step.lost_at), step.node, step.lost_at,
-                                "DETECTED", reason=step.reason)
-            self.store.save(incident, host)
-            LOG.warning("%s lost (since %s, %s): incident %s opened", step.node,
-                        step.lost_at.isoformat(), step.reason, incident.id)
-        elif step.action == detect.UNDATED:
-            self._say(f"undated-{step.node}", step.reason, logging.WARNING)
-        elif step.action == detect.FENCE_FAILED:
-            self.store.transition(incident, host, "FENCE_FAILED", step.reason)
-            LOG.error("%s: FENCING NOT CONFIRMED, nothing will be evacuated: %s", step.node,
-                      step.reason)
-        elif step.action in (detect.CONFIRM, detect.RECOVER):
-            if step.node in self._recovering:
-                return None
-            if self._excluded(step.node, host):
-                self.store.transition(incident, host, "BLOCKED",
-                                      "host is in [recovery] excluded_hosts")
-                return None
-            if step.action == detect.CONFIRM:
-                LOG.warning("%s: fencing confirmed (%s)", step.node, step.reason)
-            return Job(incident, host)
-        elif step.action == detect.RETURNED:
-            self._returned(step.node, host, incident)
-        return None
-
-    def _excluded(self, node: str, host: str) -> bool:
-        excluded = set(self.conf.recovery.excluded_hosts)
-        return node in excluded or host in excluded
-
-    def _returned(self, node: str, host: str, incident: Incident) -> None:
-        """Safety rule 5: only incidents past their evacuations (or that never started
-        one) get here; undo hakari's force-down, then re-enable once Nova sees the
-        compute up again."""
-        from hakari.recovery.host_recovery import REASON_PREFIX
-
-        if incident.state == "EVACUATED":
-            incident = self.store.transition(incident, host, "HOST_RETURNED",
-                                             f"{node} is back online")
-        from hakari.recovery.nova import NovaError
-
-        service = self.nova.compute_service(host)
-        if service.forced_down:
-            try:
-                service, _ = self.nova.force_down(service, False)
-            except NovaError as err:
-                if err.status != 400:
-                    raise
-                # Nova keeps it forced down until the host's nova-compute has restarted
-                # and cleaned up after the evacuations (migrations done -> completed).
-                self._say(f"return-{node}", f"{node}: back, waiting for its nova-compute "
-                          f"to start and clean up ({err})", logging.INFO)
-                return
-            self.journal.record(incident.id, host, "unforced-down")
-        if not service.up:
-            self._say(f"return-{node}", f"{node}: back, waiting for its nova-compute to "
-                      "report up", logging.INFO)
-            return
-        if not service.enabled and (service.disabled_reason or "").startswith(REASON_PREFIX):
-            service, rid = self.nova.enable(service)
-            self.journal.record(incident.id, host, "enabled", request_id=rid)
-        self.store.transition(incident, host, "ENABLED", f"{node} back and enabled")
-        self._said.pop(f"return-{node}", None)
-        LOG.warning("%s: back online; incident %s closed", node, incident.id)
-
-    # -- recovery in the background -------------------------------------------------
-
-    def _recover(self, jobs) -> None:
-        if self._worker is not None and self._worker.is_alive():
-            return  # the next look hands these to the next batch
-        self._recovering = {j.incident.node for j in jobs}
-        self._worker = threading.Thread(target=self._recover_batch, args=(jobs,),
-                                        name="hakari-recovery", daemon=True)
-        self._worker.start()
-
-    def _recover_batch(self, jobs) -> None:
-        from contextlib import ExitStack
-
-        from hakari.recovery.evacuator import Limits
-        from hakari.recovery.host_recovery import HostRecovery
-        from hakari.recovery.policy import Policy
-        from hakari.recovery.store import HostLock
-
-        try:
-            with ExitStack() as locks:
-                for job in jobs:
-                    locks.enter_context(HostLock(self.conf.state_dir, job.host))
-                recovery = HostRecovery(
-                    self.nova, self.store, self.journal, Policy.from_config(self.conf),
-                    Limits.from_config(self.conf), delay=self.conf.recovery.delay,
-                    capacity_check=self.conf.recovery.capacity_check)
-                for report in recovery.run_braked(jobs, self.conf, note="evacuating"):
-                    c = report.counts()
-                    LOG.warning("%s: incident %s %s: %d evacuated, %d skipped, %d failed%s",
-                                report.host, report.incident.id, report.incident.state,
-                                c["evacuated"], c["skipped"], c["failed"],
-                                f" ({report.error})" if report.error else "")
-        except HakariError as err:
-            LOG.error("recovery of %s stopped: %s", ", ".join(j.host for j in jobs), err)
-        except Exception:  # noqa: BLE001 - keep the engine alive; the next look retries
-            LOG.exception("recovery of %s crashed", ", ".join(j.host for j in jobs))
-        finally:
-            self._recovering = set()
-            self.wake.set()
-
-    def wait_idle(self, timeout: float | None = None) -> bool:
-        worker = self._worker
-        if worker is not None:
-            worker.join(timeout)
-            return not worker.is_alive()
-        return True
 
     def _say(self, key: str, message: str, level: int) -> None:
         """Log a standing condition once, not every few seconds."""

@@ -9,7 +9,11 @@ stops and reports (incident BLOCKED) until an operator releases it.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections.abc import Iterable, Mapping
+
+from hakari import lifecycle
+from hakari.model import Incident
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -70,3 +74,25 @@ def _names(hosts: Iterable[str], limit: int = 10) -> str:
     hosts = sorted(hosts)
     more = f" and {len(hosts) - limit} more" if len(hosts) > limit else ""
     return ", ".join(hosts[:limit]) + more
+
+
+def lost_within(incidents: Mapping[str, Incident], now: dt.datetime,
+                window: float) -> set[str]:
+    """Nodes lost in the last ``window`` seconds whose incident is not over: recovering,
+    evacuated, blocked and failed ones count alike, so hosts failing one after another
+    add up to the mass failure they are."""
+    return {node for node, inc in incidents.items()
+            if inc.state not in lifecycle.HOST_BACK
+            and (now - inc.lost_at).total_seconds() <= window}
+
+
+def to_block(incidents: Mapping[str, Incident], lost: Iterable[str]) -> set[str]:
+    """Of the ``lost`` nodes, those whose recovery the tripped brake stops: not finished
+    (lifecycle.BRAKEABLE) and not released by an operator. Nodes with no incident yet
+    are being opened in this very look: they are stopped too."""
+    out = set()
+    for node in lost:
+        inc = incidents.get(node)
+        if inc is None or (inc.state in lifecycle.BRAKEABLE and not inc.released_by):
+            out.add(node)
+    return out

@@ -23,6 +23,7 @@ import datetime as dt
 import heapq
 import itertools
 import queue
+import threading
 import time
 from collections.abc import Callable, Iterable
 
@@ -69,6 +70,52 @@ class HostPlan:
     decisions: list[Decision]
 
 
+class Slots:
+    """The ``max_parallel`` budget of evacuations in flight, shared by every Evacuator
+    running at once in this process (the engine recovers hosts lost at different times
+    side by side). Each coordinator still counts its own; this only keeps the sum in
+    bounds, and wakes the others when a slot frees up."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.used = 0
+        self.peak = 0
+        self._lock = threading.Lock()
+        self._listeners: list[queue.Queue] = []
+
+    def try_take(self) -> bool:
+        with self._lock:
+            if self.used >= self.limit:
+                return False
+            self._take()
+            return True
+
+    def force_take(self) -> None:
+        """For an evacuation found already in flight: it counts, whatever the limit."""
+        with self._lock:
+            self._take()
+
+    def _take(self) -> None:
+        self.used += 1
+        self.peak = max(self.peak, self.used)
+
+    def give(self) -> None:
+        with self._lock:
+            self.used -= 1
+            listeners = list(self._listeners)
+        for q in listeners:
+            q.put(("slot", None, None))
+
+    def listen(self, q: queue.Queue) -> None:
+        with self._lock:
+            self._listeners.append(q)
+
+    def unlisten(self, q: queue.Queue) -> None:
+        with self._lock:
+            if q in self._listeners:
+                self._listeners.remove(q)
+
+
 @dataclasses.dataclass
 class Limits:
     max_parallel: int = 32
@@ -76,6 +123,8 @@ class Limits:
     poll_interval: float = 0.5
     verify_timeout: float = 600.0
     settle_time: float = 10.0
+    # Shared with other evacuators running at once; None: this run's own budget.
+    slots: Slots | None = dataclasses.field(default=None, compare=False, repr=False)
 
     @classmethod
     def from_config(cls, conf) -> "Limits":
@@ -149,6 +198,7 @@ class Evacuator:
         self._events: queue.Queue = queue.Queue()
         self._hosts: dict[str, _Host] = {}
         self._inflight = 0
+        self._slots = limits.slots or Slots(limits.max_parallel)
         self._open = 0
         self._seq = itertools.count()
         self._outcomes: dict[str, list[Outcome]] = {}
@@ -158,6 +208,8 @@ class Evacuator:
         # an upper bound of how long they take, used to poll when the next ones are due.
         self._duration_hint: float | None = None
         self._next_timeout_check = 0.0
+        # host -> why: set from other threads by halt(); read by the coordinator only.
+        self._halting: dict[str, str] = {}
         self.peak_inflight = 0
         self.peak_inflight_per_host: dict[str, int] = {}
 
@@ -169,6 +221,7 @@ class Evacuator:
         workers = self._max_workers or min(512, 2 * self.limits.max_parallel + len(plans) + 4)
         self._pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=workers, thread_name_prefix="hakari-nova")
+        self._slots.listen(self._events)
         try:
             for p in plans:
                 self._admit(p)
@@ -179,8 +232,15 @@ class Evacuator:
                 self._wait_and_handle(self._next_wakeup())
                 self._check_timeouts()
         finally:
+            self._slots.unlisten(self._events)
             self._pool.shutdown(wait=True, cancel_futures=True)
         return self._outcomes
+
+    def halt(self, host: str, reason: str) -> None:
+        """Send nothing more for ``host`` (any thread). Evacuations already sent are
+        followed to their end; the others end SKIPPED with ``reason``."""
+        self._halting[host] = reason
+        self._events.put(("halt", host, None))  # wake the coordinator
 
     # -- admission --------------------------------------------------------------------
 
@@ -227,9 +287,14 @@ class Evacuator:
     # -- issuing ----------------------------------------------------------------------
 
     def _issue(self) -> None:
+        for name, reason in list(self._halting.items()):
+            host = self._hosts.get(name)
+            while host is not None and host.pending:
+                self._final(heapq.heappop(host.pending)[2], SKIPPED,
+                            f"not evacuated: {reason}")
         now = self._clock()
         batch: list[_Track] = []
-        while self._inflight < self.limits.max_parallel:
+        while self._slots.try_take():
             best = None
             for host in self._hosts.values():
                 if not host.pending or host.inflight >= self.limits.max_parallel_per_host:
@@ -241,11 +306,13 @@ class Evacuator:
                 if best is None or key > best[0]:
                     best = (key, host)
             if best is None:
+                self._slots.give()
                 break
             host = best[1]
             t = heapq.heappop(host.pending)[2]
             target = self._target_for(t)
             if target is False:
+                self._slots.give()
                 self._final(t, FAILED, "no usable reserved host for target = "
                                        f"{self.policy.target}")
                 continue
@@ -255,7 +322,7 @@ class Evacuator:
             t.migration = None
             t.timed = True
             self._set_phase(t, _POSTING)
-            self._take_slot(t)
+            self._take_slot(t, reserved=True)
             batch.append(t)
         if not batch:
             return
@@ -311,9 +378,14 @@ class Evacuator:
             self._journal(self._event(t, "reserved-host", target=target, error=error))
         return self._prepared[target] is None
 
-    def _take_slot(self, t: _Track) -> None:
+    def _take_slot(self, t: _Track, reserved: bool = False) -> None:
+        """``reserved``: the shared slot was already taken (by _issue's try_take)."""
         if t.holds_slot:
+            if reserved:
+                self._slots.give()
             return
+        if not reserved:
+            self._slots.force_take()
         t.holds_slot = True
         host = self._hosts[t.host]
         host.inflight += 1
@@ -328,6 +400,7 @@ class Evacuator:
         t.holds_slot = False
         self._hosts[t.host].inflight -= 1
         self._inflight -= 1
+        self._slots.give()
 
     # -- polling and verifying --------------------------------------------------------
 
@@ -404,6 +477,12 @@ class Evacuator:
                 item = self._events.get_nowait()
             except queue.Empty:
                 return
+
+    def _on_halt(self, host: str, _fut) -> None:
+        pass  # the wake-up was the point: the loop's next _issue drops the host's work
+
+    def _on_slot(self, _ctx, _fut) -> None:
+        pass  # another evacuator freed a shared slot: the loop's next _issue may use it
 
     def _on_post(self, t: _Track, fut) -> None:
         err = fut.exception()

@@ -13,6 +13,7 @@ import datetime as dt
 import time
 from collections.abc import Callable, Iterable, Sequence
 
+from hakari import lifecycle
 from hakari.model import Incident
 from hakari.recovery import capacity as capmod
 from hakari.recovery import plan as planmod
@@ -122,6 +123,31 @@ def fence_in_nova(nova: Nova, journal: Journal | None, job: Job, note: str) -> C
     return svc
 
 
+def unfence_in_nova(nova: Nova, host: str,
+                    record: Callable[..., None] = lambda event, **detail: None
+                    ) -> ComputeService | None:
+    """Undo fence_in_nova for a host that is back; the caller has made sure its
+    evacuations are over (safety rule 5): un-force it, then re-enable it if hakari
+    disabled it (a host someone else disabled stays disabled).
+
+    Returns the service, or None while Nova refuses (400) to un-force it: it does so as
+    long as ``done`` evacuation migrations remain, i.e. until the host's nova-compute has
+    restarted and cleaned them up. That is waiting, not an error; call it again later."""
+    service = nova.compute_service(host)
+    if service.forced_down:
+        try:
+            service, rid = nova.force_down(service, False)
+        except NovaError as err:
+            if err.status != 400:
+                raise
+            return None
+        record("unforced-down", request_id=rid)
+    if not service.enabled and (service.disabled_reason or "").startswith(REASON_PREFIX):
+        service, rid = nova.enable(service)
+        record("enabled", request_id=rid)
+    return service
+
+
 def gather(nova: Nova, job: Job, policy: Policy, *, aggregates: Sequence[Aggregate] = (),
            memory: Memory | None = None) -> list[Decision]:
     """Decisions for every instance of the host, from Nova's state now.
@@ -137,7 +163,8 @@ def gather(nova: Nova, job: Job, policy: Policy, *, aggregates: Sequence[Aggrega
     return planmod.plan_host(job.host, servers, migrations, policy, since=since_of(job),
                              aggregates_of_host=host_aggregates(job.host, aggregates),
                              names=memory.names, original_status=memory.original_status,
-                             unanswered=memory.unanswered)
+                             unanswered=memory.unanswered,
+                             attempts_since=job.incident.retried_at)
 
 
 def since_of(job: Job) -> dt.datetime:
@@ -210,12 +237,18 @@ def brake_check(lost: Iterable[str], services: Sequence[ComputeService], conf,
 
 
 class HostRecovery:
-    """Runs jobs through the state machine; ``store`` keeps each incident's state."""
+    """Runs jobs through the state machine (hakari.lifecycle) as ``by`` (the engine or
+    an operator); ``store`` keeps each incident's state. ``halt(host, why)`` (from
+    another thread) stops a host's recovery: nothing more is sent for it, and it ends
+    BLOCKED."""
 
     def __init__(self, nova: Nova, store: LocalStore, journal: Journal, policy: Policy,
                  limits: Limits, *, delay: float = 0.0,
                  progress: Callable[[Outcome], None] | None = None,
-                 sleep: Callable[[float], None] = time.sleep, capacity_check: bool = False):
+                 sleep: Callable[[float], None] = time.sleep, capacity_check: bool = False,
+                 by: str = lifecycle.ENGINE):
+        self.by = by
+        self._halted: dict[str, str] = {}
         self.nova = nova
         self.store = store
         self.journal = journal
@@ -227,22 +260,38 @@ class HostRecovery:
         self.capacity_check = capacity_check
         self.evacuator: Evacuator | None = None
 
+    def halt(self, host: str, reason: str) -> None:
+        """Stop recovering ``host`` (the brake tripped): evacuations already sent run
+        to their end, no new one is sent, and the incident ends BLOCKED."""
+        self._halted[host] = reason
+        evacuator = self.evacuator
+        if evacuator is not None:
+            evacuator.halt(host, reason)
+
+    def _move(self, incident: Incident, host: str, state: str, reason: str = "") -> Incident:
+        return self.store.transition(incident, host, state, reason, by=self.by)
+
     def run(self, jobs: Sequence[Job], note: str = "evacuating") -> list[HostReport]:
+        """Each job's incident must be FENCE_CONFIRMED or further along: the caller has
+        proven the fencing (rule 1) and applied the brake (rule 4)."""
         reports = {j.host: HostReport(j.host, j.incident) for j in jobs}
         incidents = {j.host: j.incident for j in jobs}
         ready: list[Job] = []
         for job in jobs:
             report = reports[job.host]
+            if job.host in self._halted:
+                incidents[job.host] = self._move(incidents[job.host], job.host,
+                                                 lifecycle.BLOCKED, self._halted[job.host])
+                report.incident, report.error = incidents[job.host], self._halted[job.host]
+                continue
             try:
                 inc = incidents[job.host]
-                if inc.state in ("DETECTED", "FENCE_FAILED", "BLOCKED"):
-                    inc = self.store.transition(inc, job.host, "FENCE_CONFIRMED")
                 svc = fence_in_nova(self.nova, self.journal, dataclasses.replace(
                     job, incident=inc), note)
                 report.forced_down, report.disabled = svc.forced_down, not svc.enabled
-                if inc.state == "FENCE_CONFIRMED":
-                    inc = self.store.transition(inc, job.host, "FORCED_DOWN")
-                inc = self.store.transition(inc, job.host, "EVACUATING")
+                if inc.state == lifecycle.FENCE_CONFIRMED:
+                    inc = self._move(inc, job.host, lifecycle.FORCED_DOWN)
+                inc = self._move(inc, job.host, lifecycle.EVACUATING)
                 incidents[job.host] = inc
                 ready.append(dataclasses.replace(job, incident=inc))
             except NovaError as err:
@@ -277,6 +326,8 @@ class HostRecovery:
         self.evacuator = Evacuator(self.nova, self.journal, self.policy, self.limits,
                                    progress=self.progress, reserved=rotation,
                                    prepare_target=prepare)
+        for host, reason in list(self._halted.items()):
+            self.evacuator.halt(host, reason)
         outcomes = self.evacuator.run(plans)
         for p in plans:
             report = reports[p.host]
@@ -284,33 +335,19 @@ class HostRecovery:
             c = report.counts()
             summary = (f"{c[EVACUATED]} evacuated, {c[SKIPPED]} skipped, "
                        f"{c[FAILED]} failed")
-            state = "FAILED" if c[FAILED] else "EVACUATED"
-            incidents[p.host] = self.store.transition(incidents[p.host], p.host, state,
-                                                      summary)
+            if p.host in self._halted:
+                state, summary = lifecycle.BLOCKED, f"{self._halted[p.host]} ({summary})"
+                report.error = self._halted[p.host]
+            else:
+                state = lifecycle.FAILED if c[FAILED] else lifecycle.EVACUATED
+            incidents[p.host] = self._move(incidents[p.host], p.host, state, summary)
             report.incident = incidents[p.host]
         return [reports[j.host] for j in jobs]
 
-    def run_braked(self, jobs: Sequence[Job], conf, note: str = "evacuating"
-                   ) -> list[HostReport]:
-        """Safety rule 4 first: the hosts of ``jobs`` are lost at the same time; when
-        that is a mass failure every incident goes BLOCKED and nothing is touched."""
-        services = self.nova.compute_services()
-        aggregates = self.nova.aggregates() if conf.recovery.mass_failure_per_aggregate \
-            else []
-        verdict = brake_check([j.host for j in jobs], services, conf, aggregates)
-        if not verdict.blocked:
-            return self.run(jobs, note)
-        reports = []
-        for job in jobs:
-            _log(self.journal, job, "brake", reason=verdict.reason)
-            inc = self.store.transition(job.incident, job.host, "BLOCKED", verdict.reason)
-            reports.append(HostReport(job.host, inc, error=verdict.reason))
-        return reports
-
     def _fail(self, job, incidents, reports, reason: str) -> None:
         try:
-            incidents[job.host] = self.store.transition(incidents[job.host], job.host,
-                                                        "FAILED", reason)
+            incidents[job.host] = self._move(incidents[job.host], job.host,
+                                             lifecycle.FAILED, reason)
             reports[job.host].incident = incidents[job.host]
         except Exception as err:  # noqa: BLE001 - the first error is the one to report
             _log(self.journal, job, "store-error", error=str(err))

@@ -4,23 +4,31 @@ engine uses. See hakari/commands/evacuate.py for the loss-time rule.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 from collections.abc import Callable
 
+from hakari import holds, lifecycle
+from hakari.cluster import attributes, ownership
+from hakari.cluster.live import read_cluster
 from hakari.errors import ClusterNotConnected, HakariError, ToolNotFound
+from hakari.fencing.proof import fencing_proof
 from hakari.hostnames import HostNameMap
 from hakari.model import ClusterSnapshot, Incident
+from hakari.operator import who
+from hakari.recovery import brake
 from hakari.recovery import plan as planmod
 from hakari.recovery.evacuator import Limits
 from hakari.recovery.host_recovery import (HostRecovery, HostReport, Job, apply_unfit,
-                                           capacity_verdicts, gather, needs_aggregates,
-                                           remember)
-from hakari.recovery.journal import JOURNAL_NAME, Journal, utcnow
+                                           brake_check, capacity_verdicts, gather,
+                                           needs_aggregates, remember)
+from hakari.recovery.journal import JOURNAL_NAME, Journal, ensure_state_dir, utcnow
 from hakari.recovery.nova import ComputeService, Nova, NovaError, NovaNotFound
 from hakari.recovery.plan import Decision
 from hakari.recovery.policy import Policy
-from hakari.recovery.store import ClusterStore, HostLock, LocalStore, incident_id
+from hakari.recovery.store import (ClusterStore, HostLock, LocalStore, incident_id,
+                                   parse_records)
 
 # Plan actions as the dry run shows them.
 _VERBS = {planmod.EVACUATE: "would evacuate", planmod.WAIT: "in flight",
@@ -39,6 +47,9 @@ class Preview:
     fencing: str
     assumed: bool
     superseded: Incident | None = None
+    # Why the mass-failure brake would stop this recovery ("" when it would not); only
+    # set in a preview made with --force (without it, prepare() refuses).
+    brake: str = ""
 
     def to_evacuate(self) -> int:
         return sum(d.action == planmod.EVACUATE for d in self.decisions)
@@ -84,12 +95,16 @@ class Preview:
 
 
 class ManualEvacuation:
-    def __init__(self, conf, host: str, *, assume_fenced: bool = False,
+    def __init__(self, conf, host: str, *, assume_fenced: bool = False, force: bool = False,
                  warn: Callable[[str], None] = lambda message: None, nova: Nova | None = None,
-                 read_cluster: Callable[[object], ClusterSnapshot] | None = None):
+                 read_cluster: Callable[[object], ClusterSnapshot] | None = None,
+                 read_records: Callable[[], dict] | None = None):
         self.conf = conf
         self.host_arg = host
         self.assume_fenced = assume_fenced
+        self.force = force
+        self._read_records = read_records or (
+            lambda: attributes.read_all(timeout=conf.cluster.tool_timeout))
         self.warn = warn
         self._nova = nova
         self._read_cluster = read_cluster
@@ -111,11 +126,16 @@ class ManualEvacuation:
         when hakari must not act."""
         host, service = self._resolve()
         node = self.names.to_node(host)
-        if host in self.policy.excluded_hosts or node in self.policy.excluded_hosts:
-            raise HakariError(f"{host} is in [recovery] excluded_hosts; hakari does not "
-                              "recover it")
         snapshot, cluster_error = self._cluster()
         in_cluster = snapshot is not None and snapshot.node(node) is not None
+        records = parse_records(self._read_records()) if in_cluster else None
+        held = holds.current(records.raw if records else {},
+                             self.conf.recovery.excluded_hosts, self.names).get(node)
+        if held is not None:
+            how = "remove it from [recovery] excluded_hosts" if held.configured else \
+                f"`hakari unhold {node}`"
+            raise HakariError(f"{host} is {held.describe()}; hakari does not act on it "
+                              f"({how} first)")
         self.store = ClusterStore(self.journal, self.conf.cluster.tool_timeout) \
             if in_cluster else LocalStore(self.journal)
         existing = self.store.current(node)
@@ -140,15 +160,20 @@ class ManualEvacuation:
                     f"refusing to evacuate {host}: no fencing proof, the cluster cannot be "
                     f"read here ({cluster_error}); if you have made sure {host} is powered "
                     "off, rerun with --assume-fenced")
-            from hakari.fencing.proof import fencing_proof
             proof = fencing_proof(snapshot, node, lost_at,
                                   clock_skew=self.conf.fencing.clock_skew)
             if not proof.ok:
                 raise HakariError(f"refusing to evacuate {host}: {proof.reason}")
             fencing = proof.reason
         incident = existing or Incident(id=incident_id(node, lost_at), node=node,
-                                        lost_at=lost_at, state="DETECTED",
+                                        lost_at=lost_at, state=lifecycle.DETECTED,
                                         reason="hakari evacuate")
+        braked = self._brake(node, incident, records)
+        if braked and not self.force:
+            raise HakariError(
+                f"refusing to evacuate {host}: mass-failure brake (safety rule 4): "
+                f"{braked}. If you have checked these hosts really are down, `hakari "
+                f"release {node}` lets the engine recover it, or rerun with --force")
         aggregates = self.nova.aggregates() if needs_aggregates(self.policy) else []
         memory = remember(self.journal.read(incident.id))
         decisions = gather(self.nova, Job(incident, host), self.policy,
@@ -161,7 +186,22 @@ class ManualEvacuation:
             except NovaError as err:
                 self.warn(f"capacity not checked: {err}")
         return Preview(host, node, incident, existing is None, service, decisions, fencing,
-                       self.assume_fenced, superseded)
+                       self.assume_fenced, superseded, braked)
+
+    def _brake(self, node: str, incident: Incident, records) -> str:
+        """Safety rule 4 as the engine applies it: this host and every compute lost
+        within mass_failure_window. Why it trips, or ""."""
+        if incident.released_by:
+            return ""  # an operator released it from the brake already
+        incidents = dict(records.incidents) if records else {}
+        incidents[node] = incident
+        lost = brake.lost_within(incidents, utcnow(), self.conf.recovery.mass_failure_window)
+        lost.add(node)
+        aggregates = self.nova.aggregates() \
+            if self.conf.recovery.mass_failure_per_aggregate else []
+        verdict = brake_check([self.names.to_nova(n) for n in lost],
+                              self.nova.compute_services(), self.conf, aggregates)
+        return verdict.reason if verdict.blocked else ""
 
     def _resolve(self) -> tuple[str, ComputeService]:
         """HOST as a Nova host, else as a Pacemaker node name mapped to Nova."""
@@ -178,9 +218,7 @@ class ManualEvacuation:
                           + (f" (nor {mapped!r})" if mapped != self.host_arg else ""))
 
     def _cluster(self) -> tuple[ClusterSnapshot | None, str]:
-        read = self._read_cluster
-        if read is None:
-            from hakari.cluster.live import read_cluster as read
+        read = self._read_cluster or read_cluster
         try:
             return read(self.conf), ""
         except (ToolNotFound, ClusterNotConnected) as err:
@@ -189,39 +227,55 @@ class ManualEvacuation:
     # -- act ----------------------------------------------------------------------------
 
     def execute(self, preview: Preview, progress=None) -> HostReport:
-        from hakari.recovery.journal import ensure_state_dir
-
         ensure_state_dir(self.conf.state_dir)
         store = self.store
         assert store is not None, "prepare() first"
-        with HostLock(self.conf.state_dir, preview.host):
+        operator = who()
+        owner = ownership.Owner.start("operator", operator)
+        # Cluster-wide, one recovery of a host at a time: the engine, on whichever
+        # controller it runs, and every other operator are refused while this runs.
+        owning = ownership.owning(preview.node, owner, timeout=self.conf.cluster.tool_timeout,
+                                  stale_after=ownership.STALE_AFTER) \
+            if store.cluster else contextlib.nullcontext()
+        with owning, HostLock(self.conf.state_dir, preview.host):
             if preview.superseded is not None:
-                store.transition(preview.superseded, preview.host, "HOST_RETURNED",
+                store.transition(preview.superseded, preview.host, lifecycle.HOST_RETURNED,
                                  f"nova-compute was no longer forced down; superseded by "
-                                 f"incident {preview.incident.id}")
+                                 f"incident {preview.incident.id}", by=lifecycle.OPERATOR)
             incident = preview.incident
             if preview.new_incident:
                 incident = store.save(incident, preview.host)
             if preview.assumed:
                 self.journal.record(incident.id, preview.host, "fencing-assumed",
-                                    operator=_operator(),
+                                    operator=operator,
                                     note="hakari evacuate --assume-fenced: fencing NOT "
                                     "proven; the operator asserts the host is off")
             else:
                 self.journal.record(incident.id, preview.host, "fencing-proven",
-                                    proof=preview.fencing, operator=_operator())
-            if incident.state == "BLOCKED":
+                                    proof=preview.fencing, operator=operator)
+            released = None
+            if preview.brake:
+                released = operator
+                self.journal.record(incident.id, preview.host, "brake-overridden",
+                                    operator=operator, brake=preview.brake,
+                                    note="hakari evacuate --force: the mass-failure brake "
+                                    "was overridden by the operator")
+                self.warn(f"--force: overriding the mass-failure brake ({preview.brake})")
+            if incident.state in lifecycle.PARKED:
+                released = operator
                 self.journal.record(incident.id, preview.host, "released",
-                                    operator=_operator(), reason=incident.reason)
-            if incident.state in ("DETECTED", "FENCE_FAILED", "BLOCKED"):
+                                    operator=operator, reason=incident.reason)
+            if incident.state in lifecycle.AWAITING_FENCE | lifecycle.PARKED:
                 incident = store.transition(
-                    incident, preview.host, "FENCE_CONFIRMED",
-                    "assumed fenced by the operator" if preview.assumed else preview.fencing)
+                    incident, preview.host, lifecycle.FENCE_CONFIRMED,
+                    "assumed fenced by the operator" if preview.assumed else preview.fencing,
+                    by=lifecycle.OPERATOR, released_by=released)
             note = "assumed fenced by operator" if preview.assumed else "fenced"
             recovery = HostRecovery(self.nova, store, self.journal, self.policy,
                                     Limits.from_config(self.conf),
                                     delay=self.conf.recovery.delay, progress=progress,
-                                    capacity_check=self.conf.recovery.capacity_check)
+                                    capacity_check=self.conf.recovery.capacity_check,
+                                    by=lifecycle.OPERATOR)
             if self.conf.recovery.delay > 0:
                 self.warn(f"waiting {self.conf.recovery.delay:g}s before evacuating "
                           "([recovery] delay)")
@@ -245,12 +299,6 @@ def _host_came_back(incident: Incident, service: ComputeService) -> bool:
     """hakari forced the host down in this incident, yet Nova no longer has it forced
     down: someone (fence_hakari's unfencing, an operator) declared it back. A new loss
     is a new incident, with its own loss time."""
-    return incident.state in ("FORCED_DOWN", "EVACUATING", "EVACUATED", "FAILED") and \
+    return incident.state in (lifecycle.FORCED_DOWN, lifecycle.EVACUATING,
+                              lifecycle.EVACUATED, lifecycle.FAILED) and \
         not service.forced_down
-
-
-def _operator() -> str:
-    for var in ("SUDO_USER", "LOGNAME", "USER"):
-        if os.environ.get(var):
-            return os.environ[var]
-    return str(os.getuid())

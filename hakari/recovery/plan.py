@@ -83,14 +83,16 @@ def plan_host(host: str, servers: Sequence[Server], migrations: Iterable[Migrati
               aggregates_of_host: Sequence[Aggregate] = (),
               names: Mapping[str, str] | None = None,
               original_status: Mapping[str, str] | None = None,
-              unanswered: Mapping[str, dt.datetime] | None = None) -> list[Decision]:
+              unanswered: Mapping[str, dt.datetime] | None = None,
+              attempts_since: dt.datetime | None = None) -> list[Decision]:
     """One decision per instance on ``host`` now, plus one per instance evacuated from
     it since the incident began (see ``relevant``; ``migrations`` may hold all of the
     host's evacuation migrations).
 
     ``names``/``original_status``: what the journal remembers of instances that already
     left the host. ``unanswered``: instance -> time of an evacuate request with no
-    recorded answer.
+    recorded answer. ``attempts_since``: an operator's retry; failed attempts before it
+    no longer count against max_attempts (every migration still decides the rest).
     """
     names = names or {}
     original_status = original_status or {}
@@ -103,7 +105,7 @@ def plan_host(host: str, servers: Sequence[Server], migrations: Iterable[Migrati
         ms = grouped.get(server.id, [])
         decisions.append(_decide_on_host(server, ms, policy, aggregates_of_host,
                                          original_status.get(server.id),
-                                         unanswered.get(server.id)))
+                                         unanswered.get(server.id), attempts_since))
     for server_id, ms in grouped.items():
         if server_id in on_host:
             continue
@@ -114,8 +116,10 @@ def plan_host(host: str, servers: Sequence[Server], migrations: Iterable[Migrati
 
 def _decide_on_host(server: Server, ms: list[Migration], policy: Policy,
                     aggregates_of_host: Sequence[Aggregate], remembered_status: str | None,
-                    unanswered_at: dt.datetime | None) -> Decision:
-    attempts = len(ms)
+                    unanswered_at: dt.datetime | None,
+                    attempts_since: dt.datetime | None = None) -> Decision:
+    attempts = len([m for m in ms if attempts_since is None or m.created_at is None
+                    or m.created_at >= attempts_since])
     # The status before hakari's first attempt; after a failed one the server may show
     # ERROR, which is not what it should arrive as.
     original = remembered_status or server.status
@@ -126,7 +130,7 @@ def _decide_on_host(server: Server, ms: list[Migration], policy: Policy,
         return Decision(action=WAIT, migration=flying[0],
                         reason=f"evacuation {flying[0].status} since "
                                f"{_when(flying[0].created_at)}", **base)
-    skip = skip_reason(server, policy, prior_attempts=attempts,
+    skip = skip_reason(server, policy, prior_attempts=len(ms),
                        aggregates_of_host=aggregates_of_host)
     if skip:
         return Decision(action=SKIP, reason=skip, **base)

@@ -24,7 +24,6 @@ class Policy:
     sources: frozenset[str] = frozenset(SOURCES)
     evacuate_error: bool = False
     excluded_instances: frozenset[str] = frozenset()
-    excluded_hosts: frozenset[str] = frozenset()
     priority_key: str = "hakari:priority"
     target: str = "auto"
     reserved_hosts: tuple[str, ...] = ()
@@ -48,7 +47,6 @@ class Policy:
                    evacuate_error=r.evacuate_error_instances,
                    excluded_instances=frozenset(i.strip() for i in r.excluded_instances
                                                 if i.strip()),
-                   excluded_hosts=frozenset(h.strip() for h in r.excluded_hosts if h.strip()),
                    priority_key=r.priority_key, target=r.target,
                    reserved_hosts=tuple(h.strip() for h in r.reserved_hosts if h.strip()),
                    reserved_aggregate=r.reserved_hosts_aggregate.strip(),

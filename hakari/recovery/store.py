@@ -16,15 +16,17 @@ import dataclasses
 import datetime as dt
 import fcntl
 import json
+import logging
 import os
 from collections.abc import Iterable
 
+from hakari import lifecycle
 from hakari.errors import HakariError
-from hakari.model import INCIDENT_ATTRIBUTE, INCIDENT_STATES, Incident
+from hakari.model import FENCED_ATTRIBUTE, INCIDENT_ATTRIBUTE, Incident
 from hakari.recovery.journal import Event, Journal, utcnow
 
-# An incident in one of these is over: a new loss of the host starts a new one.
-CLOSED_STATES = frozenset({"ENABLED", "HOST_RETURNED"})
+
+LOG = logging.getLogger("hakari.store")
 
 
 class StoreError(HakariError):
@@ -41,7 +43,10 @@ def to_record(incident: Incident) -> str:
         "id": incident.id, "state": incident.state,
         "lost_at": incident.lost_at.isoformat(),
         "updated_at": incident.updated_at.isoformat() if incident.updated_at else None,
-        "reason": " ".join(incident.reason.split())[:500]}, separators=(",", ":"))
+        "reason": " ".join(incident.reason.split())[:500],
+        **({"released_by": incident.released_by[:100]} if incident.released_by else {}),
+        **({"retried_at": incident.retried_at.isoformat()} if incident.retried_at else {})},
+        separators=(",", ":"))
 
 
 def from_record(node: str, raw: str | None) -> Incident | None:
@@ -52,14 +57,50 @@ def from_record(node: str, raw: str | None) -> Incident | None:
         d = json.loads(raw)
         lost_at = _aware(dt.datetime.fromisoformat(d["lost_at"]))
         updated = d.get("updated_at")
-        state = d.get("state") or "DETECTED"
-        if state not in INCIDENT_STATES:
+        state = d.get("state") or lifecycle.DETECTED
+        if state not in lifecycle.NAMES:
             return None
         return Incident(id=str(d["id"]), node=node, lost_at=lost_at, state=state,
                         updated_at=_aware(dt.datetime.fromisoformat(updated))
-                        if updated else None, reason=str(d.get("reason") or ""))
+                        if updated else None, reason=str(d.get("reason") or ""),
+                        released_by=str(d.get("released_by") or ""),
+                        retried_at=_time(d.get("retried_at")))
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
+
+
+@dataclasses.dataclass
+class Records:
+    incidents: dict[str, Incident]
+    fenced: dict[str, dt.datetime]
+    raw: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
+
+
+def parse_records(raw: dict[str, dict[str, str]]) -> Records:
+    """hakari's CIB attributes per node (attributes.read_all); unreadable incident
+    records are logged and skipped."""
+    incidents: dict[str, Incident] = {}
+    fenced: dict[str, dt.datetime] = {}
+    for node, attrs in raw.items():
+        if INCIDENT_ATTRIBUTE in attrs:
+            incident = from_record(node, attrs[INCIDENT_ATTRIBUTE])
+            if incident is None:
+                LOG.error("%s: unreadable %s attribute in the CIB; ignoring it", node,
+                          INCIDENT_ATTRIBUTE)
+            else:
+                incidents[node] = incident
+        if FENCED_ATTRIBUTE in attrs:
+            try:
+                when = dt.datetime.fromisoformat(attrs[FENCED_ATTRIBUTE])
+            except ValueError:
+                continue
+            if when.tzinfo is not None:
+                fenced[node] = when
+    return Records(incidents, fenced, raw)
+
+
+def _time(raw) -> dt.datetime | None:
+    return _aware(dt.datetime.fromisoformat(raw)) if raw else None
 
 
 def _aware(value: dt.datetime) -> dt.datetime:
@@ -69,7 +110,10 @@ def _aware(value: dt.datetime) -> dt.datetime:
 def state_event(incident: Incident, host: str) -> Event:
     return Event(incident.updated_at or utcnow(), incident.id, host, "state",
                  detail={"node": incident.node, "state": incident.state,
-                         "lost_at": incident.lost_at.isoformat(), "reason": incident.reason})
+                         "lost_at": incident.lost_at.isoformat(), "reason": incident.reason,
+                         "released_by": incident.released_by,
+                         "retried_at": incident.retried_at.isoformat()
+                         if incident.retried_at else None})
 
 
 def incidents_from_events(events: Iterable[Event]) -> dict[str, tuple[Incident, str]]:
@@ -84,11 +128,13 @@ def incidents_from_events(events: Iterable[Event]) -> dict[str, tuple[Incident, 
         except (KeyError, TypeError, ValueError):
             continue
         state = d.get("state")
-        if state not in INCIDENT_STATES:
+        if state not in lifecycle.NAMES:
             continue
         found[e.incident] = (Incident(id=e.incident, node=str(d.get("node") or e.host),
                                       lost_at=lost_at, state=state, updated_at=e.ts,
-                                      reason=str(d.get("reason") or "")), e.host)
+                                      reason=str(d.get("reason") or ""),
+                                      released_by=str(d.get("released_by") or ""),
+                                      retried_at=_time(d.get("retried_at"))), e.host)
     return found
 
 
@@ -101,14 +147,15 @@ class LocalStore:
         self.journal = journal
 
     def current(self, node: str) -> Incident | None:
-        """The newest incident of ``node`` that is not closed."""
+        """The newest incident of ``node`` a loss now would belong to (None once the
+        host came back)."""
         latest = None
         for incident, _ in incidents_from_events(self.journal.read()).values():
             if incident.node != node:
                 continue
             if latest is None or incident.lost_at >= latest.lost_at:
                 latest = incident
-        if latest is None or latest.state in CLOSED_STATES:
+        if latest is None or latest.state in lifecycle.HOST_BACK:
             return None
         return latest
 
@@ -117,13 +164,22 @@ class LocalStore:
         self.journal.append(state_event(incident, host))
         return incident
 
-    def transition(self, incident: Incident, host: str, state: str,
-                   reason: str = "") -> Incident:
-        if state not in INCIDENT_STATES:
-            raise ValueError(f"unknown incident state {state}")
-        if incident.state == state and incident.reason == reason:
+    def transition(self, incident: Incident, host: str, state: str, reason: str = "", *,
+                   by: str = lifecycle.ENGINE, **decided) -> Incident:
+        """Move the incident to ``state`` if hakari.lifecycle allows ``by`` to; raises
+        IllegalTransition, writing nothing, otherwise. ``decided``: an operator's marks
+        to set with it (released_by, retried_at); None leaves one as it is."""
+        try:
+            lifecycle.check(incident.state, state, by)
+        except lifecycle.IllegalTransition as err:
+            raise lifecycle.IllegalTransition(f"incident {incident.id}: {err}") from None
+        marks = {k: v for k, v in decided.items() if v is not None}
+        if set(marks) - {"released_by", "retried_at"}:
+            raise TypeError(f"unknown incident marks: {sorted(marks)}")
+        new = dataclasses.replace(incident, state=state, reason=reason, **marks)
+        if new == incident:
             return incident
-        return self.save(dataclasses.replace(incident, state=state, reason=reason), host)
+        return self.save(new, host)
 
 
 class ClusterStore(LocalStore):
@@ -143,7 +199,7 @@ class ClusterStore(LocalStore):
         incident = from_record(node, raw)
         if incident is None and raw:
             raise StoreError(f"{node}: unreadable {INCIDENT_ATTRIBUTE} attribute in the CIB")
-        if incident is None or incident.state in CLOSED_STATES:
+        if incident is None or incident.state in lifecycle.HOST_BACK:
             return None
         return incident
 

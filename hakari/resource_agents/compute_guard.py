@@ -25,17 +25,16 @@ import socket
 import sys
 import time
 
-from hakari import __version__, paths
+from hakari import __version__, lifecycle, paths
 from hakari.errors import HakariError
-from hakari.model import (
-    EVACUATION_FINISHED, INCIDENT_ATTRIBUTE, RECOVERY_NOT_STARTED, RECOVERY_RUNNING)
+from hakari.model import INCIDENT_ATTRIBUTE
 from hakari.resource_agents import ocf
 from hakari.resource_agents.ocf import (
     OCF_ERR_GENERIC, OCF_ERR_INSTALLED, OCF_NOT_RUNNING, OCF_SUCCESS, Action, AgentInfo,
     Context, OCFError, Parameter)
 
 NAME = "compute-guard"
-ALLOWED = EVACUATION_FINISHED | RECOVERY_NOT_STARTED
+ALLOWED = lifecycle.EVACUATION_FINISHED | lifecycle.RECOVERY_NOT_STARTED
 TOOL_TIMEOUT = 15.0
 
 INFO = AgentInfo(
@@ -87,9 +86,9 @@ def verdict(raw: str | None) -> Verdict:
     label = f"incident {ident if isinstance(ident, str) else '?'}"[:120]
     if state in ALLOWED:
         return Verdict(True, True, f"{label} is {state}")
-    if state in RECOVERY_RUNNING:
+    if state in lifecycle.NOVA_COMPUTE_HELD:
         return Verdict(False, False, f"{label} is {state}: evacuations not finished")
-    if state == "FAILED":
+    if state == lifecycle.FAILED:
         return Verdict(False, True, f"{label} FAILED and needs an operator; nova-compute "
                        "stays stopped")
     return Verdict(False, True, f"{label} in unknown state {state[:40]!r}; needs an "

@@ -244,9 +244,10 @@ def _load_config(ctx: Context):
     except ConfigError as err:
         # The file is per node: ERR_ARGS lets Pacemaker try a node whose copy is good.
         raise OCFError(OCF_ERR_ARGS, str(err)) from None
-    if not conf.openstack.cloud:
-        raise OCFError(OCF_ERR_ARGS, f"no cloud: set the cloud parameter or [openstack] "
-                       f"cloud in {path}")
+    from hakari.recovery.nova import cloud_name
+    if not cloud_name(conf):
+        raise OCFError(OCF_ERR_ARGS, f"no cloud: set the cloud parameter, [openstack] "
+                       f"cloud in {path}, or OS_CLOUD")
     return conf
 
 

@@ -20,11 +20,12 @@ import json
 import sys
 import time
 
-from hakari import __version__
+from hakari import __version__, lifecycle
 from hakari.errors import HakariError
-from hakari.model import FENCED_ATTRIBUTE, INCIDENT_ATTRIBUTE, RECOVERY_RUNNING
+from hakari.model import FENCED_ATTRIBUTE, INCIDENT_ATTRIBUTE
 from hakari.resource_agents.fence_protocol import (
-    EXIT_FAIL, EXIT_OFF, EXIT_OK, Param, UsageError, metadata, parse_argv, parse_stdin)
+    EXIT_FAIL, EXIT_OFF, EXIT_OK, MAX_INPUT, Param, UsageError, metadata, parse_argv,
+    parse_stdin)
 
 NAME = "fence_hakari"
 REASON_PREFIX = "hakari:"
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None, stdin=None) -> int:
         if argv:
             values = parse_argv(argv, PARAMS)
         else:
-            values, warnings = parse_stdin((stdin or sys.stdin).read(), PARAMS)
+            values, warnings = parse_stdin((stdin or sys.stdin).read(MAX_INPUT + 1), PARAMS)
             for w in warnings:
                 _log(w)
         if values.get("help"):
@@ -177,12 +178,38 @@ class _Agent:
             raise UsageError("evacuation_wait: out of range")
         return value
 
+    def held(self, node: str):
+        """The node's hold (hakari hold, or [recovery] excluded_hosts), or None. An
+        unreadable CIB is no reason to fail a fencing: then the node counts as not held."""
+        from hakari import holds
+        try:
+            return holds.of_node(node, self.conf.recovery.excluded_hosts, self.names,
+                                 timeout=self.conf.cluster.tool_timeout)
+        except HakariError as err:
+            _log(f"warning: cannot read {node}'s hold, acting as usual: {err}")
+            return None
+
     def fence(self, node: str) -> int:
         from hakari.cluster import attributes
 
+        now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+        hold = self.held(node)
+        if hold is not None:
+            _log(f"{node}: {hold.describe()}: its nova-compute is left alone")
+        else:
+            self._fence_in_nova(node, now)
+        try:
+            attributes.update(node, FENCED_ATTRIBUTE, now.isoformat(),
+                              timeout=self.conf.cluster.tool_timeout)
+        except HakariError as err:
+            # Nova already knows; the CIB record is for the audit trail only.
+            _log(f"warning: could not record fencing in the CIB: {err}")
+        print("Success: Powered OFF")
+        return EXIT_OK
+
+    def _fence_in_nova(self, node: str, now: dt.datetime) -> None:
         host = self.names.to_nova(node)
         service = self.nova.compute_service(host)
-        now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
         if not service.forced_down:
             service, rid = self.nova.force_down(service)
             _log(f"{host}: nova-compute forced down (request {rid})")
@@ -199,44 +226,45 @@ class _Agent:
                 # then leave it disabled too.
                 _log(f"{host}: already disabled by another party: "
                      f"{(service.disabled_reason or '')[:80]}")
-        try:
-            attributes.update(node, FENCED_ATTRIBUTE, now.isoformat(),
-                              timeout=self.conf.cluster.tool_timeout)
-        except HakariError as err:
-            # Nova already knows; the CIB record is for the audit trail only.
-            _log(f"warning: could not record fencing in the CIB: {err}")
-        print("Success: Powered OFF")
-        return EXIT_OK
 
     def unfence(self, node: str) -> int:
-        host = self.names.to_nova(node)
-        deadline = time.monotonic() + self.evacuation_wait()
-        while True:
-            incident = self.incident(node)
-            state = (incident or {}).get("state")
-            if state == "FAILED":
-                raise HakariError(f"{node}: incident {incident.get('id')} FAILED and needs "
-                                  "an operator; nova-compute stays disabled")
-            if state not in RECOVERY_RUNNING:
-                break
-            if time.monotonic() >= deadline:
-                raise HakariError(f"{node}: evacuation not finished (incident "
-                                  f"{incident.get('id')} is {state}); nova-compute stays "
-                                  "disabled, retry later")
-            time.sleep(min(2.0, max(0.0, deadline - time.monotonic())))
-        service = self.nova.compute_service(host)
-        if service.forced_down:
-            service, rid = self.nova.force_down(service, False)
-            _log(f"{host}: forced_down cleared (request {rid})")
-        if not service.enabled and (service.disabled_reason or "").startswith(REASON_PREFIX):
-            _, rid = self.nova.enable(service)
-            _log(f"{host}: nova-compute enabled (request {rid})")
+        hold = self.held(node)
+        if hold is None:
+            self._unfence_in_nova(node)
+        else:
+            _log(f"{node}: {hold.describe()}: its nova-compute is left as it is")
         from hakari.cluster import attributes
         # The host is back: its fencing record no longer describes an outage. The engine
         # relies on this (a down node still carrying the record has been down since).
         attributes.delete(node, FENCED_ATTRIBUTE, timeout=self.conf.cluster.tool_timeout)
         print("Success: Powered ON")
         return EXIT_OK
+
+    def _unfence_in_nova(self, node: str) -> None:
+        host = self.names.to_nova(node)
+        deadline = time.monotonic() + self.evacuation_wait()
+        while True:
+            incident = self.incident(node)
+            state = (incident or {}).get("state")
+            if state == lifecycle.FAILED:
+                raise HakariError(f"{node}: incident {incident.get('id')} FAILED and needs "
+                                  "an operator; nova-compute stays disabled")
+            if state not in lifecycle.NOVA_COMPUTE_HELD:
+                break
+            if time.monotonic() >= deadline:
+                raise HakariError(f"{node}: evacuation not finished (incident "
+                                  f"{incident.get('id')} is {state}); nova-compute stays "
+                                  "disabled, retry later")
+            time.sleep(min(2.0, max(0.0, deadline - time.monotonic())))
+        from hakari.recovery.host_recovery import unfence_in_nova
+        # The evacuations are over: the host may rejoin. Nova may still keep it forced
+        # down until its nova-compute has started and cleaned up, which only happens
+        # after the rejoin: unfencing must not wait for that (it would wait forever);
+        # the engine finishes the job once nova-compute is up.
+        if unfence_in_nova(self.nova, host, lambda event, request_id=None, **_: _log(
+                f"{host}: nova-compute {event} (request {request_id})")) is None:
+            _log(f"{host}: Nova keeps it forced down until its nova-compute has started "
+                 "and cleaned up; the engine re-enables it then")
 
     def status(self, node: str) -> int:
         service = self.nova.compute_service(self.names.to_nova(node))

@@ -22,6 +22,8 @@ _TRUE = frozenset({"1", "yes", "on", "true"})
 _FALSE = frozenset({"0", "no", "off", "false"})
 MAX_LINE = 4096
 MAX_LINES = 256
+# All Pacemaker can send: read no more than this from stdin, whatever is piped in.
+MAX_INPUT = MAX_LINES * (MAX_LINE + 2)
 # Refused anywhere in a stdin line (tab aside): controls, format characters, lone
 # surrogates (undecodable input) and line/paragraph separators. Pacemaker separates lines
 # with "\n" only, so any of these inside a line is data posing as a line break
@@ -78,6 +80,8 @@ def parse_stdin(text: str, params: list[Param]) -> tuple[dict[str, str], list[st
     lookup = _lookup(params)
     values: dict[str, str] = {}
     warnings: list[str] = []
+    if len(text) > MAX_INPUT:
+        raise UsageError(f"input larger than {MAX_INPUT} characters")
     lines = text.split("\n")
     if lines[-1] == "":
         lines.pop()

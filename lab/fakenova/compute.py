@@ -190,6 +190,16 @@ class ComputeApi:
             if not body:
                 raise ApiError(400, "No updates were requested. Fields 'status' or "
                                     "'forced_down' should be specified.")
+            if forced is False and rec.forced_down and any(
+                    m.source_compute == rec.name and m.migration_type == "evacuation"
+                    and m.status == "done" for m in self._migrations.values()):
+                # Nova 34: a host stays forced down until its restarted nova-compute has
+                # cleaned up after the evacuations (done -> completed).
+                raise ApiError(400, f"Unable to force up host {rec.name} as `done` "
+                                    "evacuation migration records remain associated with "
+                                    "the host. Ensure the compute service has been "
+                                    "restarted, allowing these records to move to "
+                                    "`completed` before retrying this request.")
             wait = self._status_change_blocks(rec) if "status" in body else 0.0
         if wait:
             self._stop_event.wait(wait)

@@ -6,6 +6,7 @@ import re
 import subprocess
 import sys
 
+from hakari import lifecycle
 from tests.conftest import require_root, require_tools
 from tests.fixtures_nova import require_nova_venv
 
@@ -33,7 +34,7 @@ def test_demo_drill_passes_in_order():
     marks = [(float(m.group(1)), m.group(2)) for line in out.splitlines()
              if (m := LINE.match(line))]
     fenced = first(marks, r"Pacemaker: node2 fenced")
-    confirmed = first(marks, r"FENCE_CONFIRMED")
+    confirmed = first(marks, lifecycle.FENCE_CONFIRMED)
     first_request = first(marks, r"hakari: evacuate ")
     last_result = last(marks, r" evacuated -> ")
     enabled = first(marks, r"re-enabled")

@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from hakari import lifecycle
 from tests.fixtures_nova import nova_connection, require_nova_venv, wait_for
 
 COMPUTES = ("node2", "node3")
@@ -80,11 +81,11 @@ def test_power_cut_is_recovered_and_the_host_re_enabled(stack, admin, engine):
     # The lab's reboot fencing power-cycles node2, so it may be back (HOST_RETURNED)
     # as soon as its evacuations are over; it stays disabled until its compute restarts.
     done = wait_for(lambda: (i := incident(stack, "node2")) and i["state"] in
-                    ("EVACUATED", "HOST_RETURNED", "FAILED") and i, timeout=120,
-                    what="node2 evacuated")
+                    (lifecycle.EVACUATED, lifecycle.HOST_RETURNED, lifecycle.FAILED) and i,
+                    timeout=120, what="node2 evacuated")
     elapsed = time.monotonic() - t0
     print(f"power cut -> all instances evacuated: {elapsed:.1f}s")
-    assert done["state"] != "FAILED", log.read_text()[-3000:]
+    assert done["state"] != lifecycle.FAILED, log.read_text()[-3000:]
     assert servers(admin, "node2") == []
     for s in booted:
         server = admin.compute.get_server(s["id"])
@@ -98,7 +99,7 @@ def test_power_cut_is_recovered_and_the_host_re_enabled(stack, admin, engine):
     assert len(migrations) == len(booted)  # exactly once
 
     stack.power_on("node2")
-    closed = wait_for(lambda: (i := incident(stack, "node2")) and i["state"] == "ENABLED"
+    closed = wait_for(lambda: (i := incident(stack, "node2")) and i["state"] == lifecycle.ENABLED
                       and i, timeout=120, what="node2 re-enabled")
     assert closed["id"] == done["id"]
     svc = next(iter(admin.compute.services(binary="nova-compute", host="node2")))

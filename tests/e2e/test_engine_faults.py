@@ -19,6 +19,7 @@ resumes node2's incident from the CIB and Nova's migrations.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import json
@@ -28,13 +29,14 @@ import time
 
 import pytest
 
+from hakari import lifecycle
 from tests.conftest import require_tools
 from tests.fixtures_nova import nova_connection, require_nova_venv, restore_computes, wait_for
 
 RESOURCE = "hakari-evacuator"
 COMPUTES = ("node2", "node3")
 ENGINE_LOG = "/var/log/pacemaker/hakari-engine.log"  # per node in the lab
-CLOSED = ("ENABLED", "FAILED", "BLOCKED")
+CLOSED = lifecycle.TERMINAL | lifecycle.PARKED  # over, or waiting for an operator
 
 
 @dataclasses.dataclass
@@ -82,20 +84,21 @@ def configure_cluster(lab, conf: str) -> None:
     run(["pcs", "resource", "enable", RESOURCE])
 
 
-@pytest.fixture(scope="module")
-def drill(pacemaker_lab_factory):
+@contextlib.contextmanager
+def engine_drill(lab, write_conf, engine_timeout: float = 90):
+    """The whole stack on ``lab``: Nova, hakari installed, the evacuator created with pcs
+    and running on node1 with the config ``write_conf(stack)`` writes. Torn down after."""
     require_tools("pcs")
     require_nova_venv()
     from hakari.recovery.journal import JOURNAL_NAME
     from lab.stack import Stack, run_hakari as hakari
 
-    lab = pacemaker_lab_factory("ef", nodes=3)
     stack = None
     installed = False
     admin = None
     try:
         stack = Stack.up(lab)  # waits for any other stack on this machine
-        conf = write_config(stack)
+        conf = write_conf(stack)
         python = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
         res = hakari("install", "--python", python)
         assert res.returncode == 0, res.stderr
@@ -105,7 +108,7 @@ def drill(pacemaker_lab_factory):
         state = os.path.join(lab.path, "hakari-state")
         d = Drill(lab, stack, admin, conf, os.path.join(state, JOURNAL_NAME),
                   os.path.join(state, "spool"))
-        wait_engine_on(d, "node1", timeout=90)
+        wait_engine_on(d, "node1", timeout=engine_timeout)
         yield d
     finally:
         if admin is not None:
@@ -116,6 +119,12 @@ def drill(pacemaker_lab_factory):
             stack.down()
         from tests.fixtures_pacemaker import _keep_logs
         lab.down(keep_logs=_keep_logs())
+
+
+@pytest.fixture(scope="module")
+def drill(pacemaker_lab_factory):
+    with engine_drill(pacemaker_lab_factory("ef", nodes=3), write_config) as d:
+        yield d
 
 
 @pytest.fixture
@@ -324,7 +333,7 @@ def test_engine_node_lost_mid_evacuation_resumes_elsewhere(whole):
     # node2 boots again (nova-compute held back), so losing node1 leaves a majority.
     d.lab.power_on("node2", wait=True, timeout=30)
     done_before = {e.instance for e in journal_since(d, offset) if e.event == "result"}
-    assert incident(d, "node2")["state"] == "EVACUATING", (
+    assert incident(d, "node2")["state"] == lifecycle.EVACUATING, (
         "node2's evacuation ended before the engine's node could be cut; boot more servers")
     assert len(done_before) < len(victims)
     t_cut = time.time()
@@ -335,9 +344,10 @@ def test_engine_node_lost_mid_evacuation_resumes_elsewhere(whole):
     wait_for(lambda: locate(d) == "node3", timeout=60, interval=0.5,
              what="the evacuator restarted on node3")
     t_restarted = time.time()
-    done = wait_state(d, "node2", ("EVACUATED", "HOST_RETURNED", "ENABLED", "FAILED"),
-                      timeout=120, what="node2 evacuated by the new engine")
-    assert done["state"] != "FAILED", done
+    done = wait_state(d, "node2", (lifecycle.EVACUATED, lifecycle.HOST_RETURNED,
+                                   lifecycle.ENABLED, lifecycle.FAILED), timeout=120,
+                      what="node2 evacuated by the new engine")
+    assert done["state"] != lifecycle.FAILED, done
     events = journal_since(d, offset)
     print(f"power cut node2 -> node1 (engine) cut after {t_cut - t0:.1f}s with "
           f"{len(done_before)}/{len(victims)} done; engine back on node3 "
@@ -349,8 +359,8 @@ def test_engine_node_lost_mid_evacuation_resumes_elsewhere(whole):
     # The new engine resumed the same incident: EVACUATING was never left for an earlier
     # state, and the engine on node3 did part of the work.
     seq = states(events, "node2")
-    assert seq.count("FENCE_CONFIRMED") == 1, seq
-    assert "EVACUATED" in seq
+    assert seq.count(lifecycle.FENCE_CONFIRMED) == 1, seq
+    assert lifecycle.EVACUATED in seq
     resumed = [e for e in events if e.event == "result" and e.ts.timestamp() >= t_restarted]
     assert resumed, "the engine on node3 finished nothing"
     # node1 is no compute: nothing of it was touched.
@@ -359,7 +369,7 @@ def test_engine_node_lost_mid_evacuation_resumes_elsewhere(whole):
     d.stack.power_on("node1")
     d.lab.exec("node1", ["pcs", "property", "set", "stonith-action=reboot"], timeout=60)
     d.stack.power_on("node2")
-    wait_state(d, "node2", ("ENABLED",), timeout=90, what="node2 re-enabled")
+    wait_state(d, "node2", (lifecycle.ENABLED,), timeout=90, what="node2 re-enabled")
 
 
 def test_partition_minority_never_acts_majority_recovers_once(whole):
@@ -382,9 +392,10 @@ def test_partition_minority_never_acts_majority_recovers_once(whole):
     fenced_at = fence_success(view, "node3", t0)
     wait_for(lambda: locate(d) == "node1", timeout=60, interval=0.5,
              what="the evacuator restarted in the majority")
-    done = wait_state(d, "node3", ("EVACUATED", "HOST_RETURNED", "FAILED"), timeout=90,
+    done = wait_state(d, "node3", (lifecycle.EVACUATED, lifecycle.HOST_RETURNED,
+                                   lifecycle.FAILED), timeout=90,
                       what="node3 evacuated by the majority")
-    assert done["state"] != "FAILED", done
+    assert done["state"] != lifecycle.FAILED, done
     events = journal_since(d, offset)
     minority_log = engine_log(d, "node3")[log3:]
     print(f"cut node3 -> fenced +{fenced_at - t0:.1f}s -> evacuated +{time.time() - t0:.1f}s")
@@ -402,12 +413,12 @@ def test_partition_minority_never_acts_majority_recovers_once(whole):
     assert "evacuat" not in minority_log.lower() or "no quorum" in minority_log
     # The majority recovered node3 once.
     one_incident(events, "node3")
-    assert states(events, "node3").count("FENCE_CONFIRMED") == 1
+    assert states(events, "node3").count(lifecycle.FENCE_CONFIRMED) == 1
     assert_moved_once(d, victims, "node3", t0)
 
     d.lab.heal("node3")
     d.stack.power_on("node3")
-    wait_state(d, "node3", ("ENABLED",), timeout=90, what="node3 re-enabled")
+    wait_state(d, "node3", (lifecycle.ENABLED,), timeout=90, what="node3 re-enabled")
 
 
 def test_failed_fencing_never_evacuates_until_fencing_succeeds(whole):
@@ -420,10 +431,11 @@ def test_failed_fencing_never_evacuates_until_fencing_succeeds(whole):
     d.lab.set_fence("node2", fail=True, delay=1.0)
     d.stack.power_off("node2")
 
-    failed = wait_state(d, "node2", ("FENCE_FAILED", "FENCE_CONFIRMED", "FORCED_DOWN",
-                                     "EVACUATING", "EVACUATED"), timeout=60,
+    failed = wait_state(d, "node2", (lifecycle.FENCE_FAILED, lifecycle.FENCE_CONFIRMED,
+                                     lifecycle.FORCED_DOWN, lifecycle.EVACUATING,
+                                     lifecycle.EVACUATED), timeout=60,
                         what="node2's incident FENCE_FAILED")
-    assert failed["state"] == "FENCE_FAILED", failed
+    assert failed["state"] == lifecycle.FENCE_FAILED, failed
     d.lab.wait(lambda v: len(v.fenced("node2", "failed")) >= 2
                and fence_success(v, "node2", t0) is None,
                timeout=60, avoid="node2", what="fencing of node2 failing")
@@ -434,30 +446,30 @@ def test_failed_fencing_never_evacuates_until_fencing_succeeds(whole):
     assert set(on_host(d, "node2")) == set(victims)
     events = journal_since(d, offset)
     assert not [e for e in events if e.event not in ("state",)], events
-    assert states(events, "node2") == ["DETECTED", "FENCE_FAILED"]
-    assert incident(d, "node2")["state"] == "FENCE_FAILED"
+    assert states(events, "node2") == [lifecycle.DETECTED, lifecycle.FENCE_FAILED]
+    assert incident(d, "node2")["state"] == lifecycle.FENCE_FAILED
 
     t_fixed = time.time()
     d.lab.clear_fence()
     view = d.lab.wait(lambda v: fence_success(v, "node2", t_fixed) is not None,
                       timeout=120, avoid="node2", what="node2 fenced once the device works")
     fenced_at = fence_success(view, "node2", t_fixed)
-    done = wait_state(d, "node2", ("EVACUATED", "HOST_RETURNED", "FAILED"), timeout=90,
-                      what="node2 evacuated")
-    assert done["state"] != "FAILED", done
+    done = wait_state(d, "node2", (lifecycle.EVACUATED, lifecycle.HOST_RETURNED,
+                                   lifecycle.FAILED), timeout=90, what="node2 evacuated")
+    assert done["state"] != lifecycle.FAILED, done
     events = journal_since(d, offset)
     print(f"fencing fixed after {t_fixed - t0:.1f}s; fenced +{fenced_at - t_fixed:.1f}s; "
           f"evacuated +{time.time() - t_fixed:.1f}s")
     one_incident(events, "node2")
     seq = states(events, "node2")
-    assert seq.index("FENCE_FAILED") < seq.index("FENCE_CONFIRMED"), seq
+    assert seq.index(lifecycle.FENCE_FAILED) < seq.index(lifecycle.FENCE_CONFIRMED), seq
     requests = [e.ts.timestamp() for e in events if e.event == "evacuate-requested"]
     assert requests and min(requests) >= fenced_at - 1
     assert_moved_once(d, victims, "node2", t0)
 
     d.lab.exec("node1", ["pcs", "property", "set", "stonith-action=reboot"], timeout=60)
     d.stack.power_on("node2")
-    wait_state(d, "node2", ("ENABLED",), timeout=90, what="node2 re-enabled")
+    wait_state(d, "node2", (lifecycle.ENABLED,), timeout=90, what="node2 re-enabled")
 
 
 def test_alerts_while_the_engine_is_down_are_not_lost(whole):
@@ -500,9 +512,10 @@ def test_alerts_while_the_engine_is_down_are_not_lost(whole):
           "fenced_at:", dt.datetime.fromtimestamp(fenced_at, dt.timezone.utc))
     t_start = time.time()
     d.lab.exec("node1", ["pcs", "resource", "enable", RESOURCE], timeout=60)
-    done = wait_state(d, "node2", ("EVACUATED", "HOST_RETURNED", "FAILED"), timeout=90,
+    done = wait_state(d, "node2", (lifecycle.EVACUATED, lifecycle.HOST_RETURNED,
+                                   lifecycle.FAILED), timeout=90,
                       what="node2 evacuated once the engine started")
-    assert done["state"] != "FAILED", done
+    assert done["state"] != lifecycle.FAILED, done
     print(f"cut node2 -> fenced +{fenced_at - t0:.1f}s; engine started "
           f"+{t_start - t0:.1f}s; evacuated +{time.time() - t0:.1f}s")
     events = journal_since(d, offset)
@@ -519,7 +532,7 @@ def test_alerts_while_the_engine_is_down_are_not_lost(whole):
 
     d.lab.exec("node1", ["pcs", "property", "set", "stonith-action=reboot"], timeout=60)
     d.stack.power_on("node2")
-    wait_state(d, "node2", ("ENABLED",), timeout=90, what="node2 re-enabled")
+    wait_state(d, "node2", (lifecycle.ENABLED,), timeout=90, what="node2 re-enabled")
 
 
 def test_random_drills_keep_the_safety_rules(whole):
@@ -557,7 +570,7 @@ def test_random_drills_keep_the_safety_rules(whole):
                           and v.offline_clean(victim), timeout=60, node="node1",
                           what=f"drill {i + 1}: {victim} fenced after a {kind} cut")
         fenced_at = fence_success(view, victim, t0)
-        wait_state(d, victim, ("EVACUATED", "HOST_RETURNED"), timeout=120,
+        wait_state(d, victim, (lifecycle.EVACUATED, lifecycle.HOST_RETURNED), timeout=120,
                    what=f"drill {i + 1}: {victim} evacuated")
         events = journal_since(d, offset)
         requests = [e.ts.timestamp() for e in events
@@ -575,4 +588,4 @@ def test_random_drills_keep_the_safety_rules(whole):
         if kind == "partition":
             d.lab.heal(victim)
         d.stack.power_on(victim)
-        wait_state(d, victim, ("ENABLED",), timeout=120, what=f"drill {i + 1}: re-enabled")
+        wait_state(d, victim, (lifecycle.ENABLED,), timeout=120, what=f"drill {i + 1}: re-enabled")

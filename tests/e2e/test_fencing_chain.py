@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from hakari import lifecycle
 from tests.fixtures_nova import nova_connection, require_nova_venv, wait_for
 
 
@@ -58,7 +59,7 @@ def test_power_cut_reaches_nova_within_seconds(stack, admin):
 def test_unfencing_waits_for_the_evacuation(stack, admin):
     incident = {"id": "inc-e2e", "lost_at": "2026-11-25T07:00:00+00:00"}
     stack.crm_attribute("node2", "hakari-incident",
-                        json.dumps(dict(incident, state="EVACUATING")))
+                        json.dumps(dict(incident, state=lifecycle.EVACUATING)))
     stack.power_on("node2")
     blocked = stack.pcmk.exec("node1", ["stonith_admin", "--unfence", "node2",
                                         "--timeout", "30"], check=False, timeout=60)
@@ -67,7 +68,7 @@ def test_unfencing_waits_for_the_evacuation(stack, admin):
     assert svc.status == "disabled" and svc.is_forced_down
 
     stack.crm_attribute("node2", "hakari-incident",
-                        json.dumps(dict(incident, state="EVACUATED")))
+                        json.dumps(dict(incident, state=lifecycle.EVACUATED)))
     done = stack.pcmk.exec("node1", ["stonith_admin", "--unfence", "node2",
                                      "--timeout", "30"], check=False, timeout=60)
     assert done.returncode == 0, done.stderr.decode()

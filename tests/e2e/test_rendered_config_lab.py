@@ -23,7 +23,7 @@ import pytest
 import yaml
 from lxml import etree
 
-from hakari import paths
+from hakari import lifecycle, paths
 from lab.stack import run_hakari as hakari
 from tests.conftest import require_tools
 from tests.fixtures_nova import nova_connection, require_nova_venv, wait_for
@@ -357,10 +357,10 @@ def _chain(drill, stack, lab, admin):
              what="fence_hakari's hakari-fenced record")
 
     done = wait_for(lambda: (i := drill.incident()) and i["state"] in
-                    ("EVACUATED", "HOST_RETURNED", "ENABLED", "FAILED", "BLOCKED") and i,
+                    lifecycle.EVACUATION_FINISHED | lifecycle.PARKED and i,
                     timeout=90, what=f"{VICTIM}'s incident evacuated")
     t_evacuated = time.monotonic() - t0
-    assert done["state"] in ("EVACUATED", "HOST_RETURNED", "ENABLED"), (
+    assert done["state"] in lifecycle.EVACUATION_FINISHED, (
         done, drill.engine_log())
 
     # Every server of node2 is running elsewhere (the stopped one stopped), exactly once.
@@ -384,17 +384,18 @@ def _chain(drill, stack, lab, admin):
         events = [e for line in f if (e := Event.from_json(line)) is not None
                   and e.incident == done["id"]]
     states = [e.detail.get("state") for e in events if e.event == "state"]
-    assert states[:2] == ["DETECTED", "FENCE_CONFIRMED"], states
+    assert states[:2] == [lifecycle.DETECTED, lifecycle.FENCE_CONFIRMED], states
     # Rule 1 in the journal's own order: no evacuation before the fencing proof.
     order = [e.event if e.event != "state" else e.detail.get("state") for e in events]
-    assert order.index("FENCE_CONFIRMED") < order.index("evacuate-requested"), order
+    assert order.index(lifecycle.FENCE_CONFIRMED) < order.index("evacuate-requested"), order
 
     # Back: Pacemaker unfences node2 (fence_hakari `on`), the guard starts there, and
     # the incident closes with nova-compute enabled again.
     stack.power_on(VICTIM)
-    closed = wait_for(lambda: (i := drill.incident()) and i["state"] in ("ENABLED", "FAILED")
-                      and i, timeout=90, what=f"{VICTIM} re-enabled")
-    assert closed["state"] == "ENABLED" and closed["id"] == done["id"], (
+    closed = wait_for(lambda: (i := drill.incident())
+                      and i["state"] in (lifecycle.ENABLED, lifecycle.FAILED) and i,
+                      timeout=90, what=f"{VICTIM} re-enabled")
+    assert closed["state"] == lifecycle.ENABLED and closed["id"] == done["id"], (
         closed, drill.engine_log())
     drill.wait_started("hakari-compute-guard-clone", list(COMPUTES))
     svc = _service(admin, VICTIM)

@@ -13,6 +13,7 @@ import sys
 
 import pytest
 
+from hakari import lifecycle
 from tests.fixtures_nova import wait_for
 from tests.recovery_helpers import conf_for_lab
 
@@ -105,7 +106,7 @@ def test_evacuate_two_projects_active_and_shutoff_then_rerun(nova, nova_admin, c
     # The journal tells the story, override included.
     _, incidents = cli("incidents", "--format", "json", "--timeline", expect=0)
     [inc] = incidents["incidents"]
-    assert inc["host"] == "node2" and inc["state"] == "EVACUATED"
+    assert inc["host"] == "node2" and inc["state"] == lifecycle.EVACUATED
     events = [e["event"] for e in inc["timeline"]]
     assert events.count("fencing-assumed") == 2
     assert {"forced-down", "disabled", "evacuate-requested", "evacuate-accepted",
@@ -114,7 +115,7 @@ def test_evacuate_two_projects_active_and_shutoff_then_rerun(nova, nova_admin, c
                if e["event"] == "evacuate-accepted")
     assert {i["id"] for i in inc["instances"] if i["result"] == "evacuated"} >= set(mine)
     text, _ = cli("incidents", expect=0)
-    assert "EVACUATED" in text.stdout and "node2" in text.stdout
+    assert lifecycle.EVACUATED in text.stdout and "node2" in text.stdout
 
 
 def test_dry_run_changes_nothing(nova, nova_admin, cli):

@@ -9,6 +9,7 @@ import datetime as dt
 
 import pytest
 
+from hakari import lifecycle
 from hakari.model import Incident
 from hakari.recovery.evacuator import Limits
 from hakari.recovery.host_recovery import HostRecovery, Job
@@ -36,9 +37,14 @@ class Env:
         jobs = []
         for h in hosts:
             inc = self.store.current(h) or Incident(incident_id(h, lost_at), h, lost_at,
-                                                    "FENCE_CONFIRMED")
+                                                    lifecycle.FENCE_CONFIRMED)
+            if inc.state in lifecycle.PARKED:  # as `hakari evacuate` takes it over
+                inc = self.store.transition(inc, h, lifecycle.FENCE_CONFIRMED, "again",
+                                            by=lifecycle.OPERATOR)
             jobs.append(Job(inc, h))
-        self.recovery = HostRecovery(self.nova, self.store, self.journal, policy, limits, **kw)
+        # As `hakari evacuate` runs it: an operator may run a recovery again.
+        self.recovery = HostRecovery(self.nova, self.store, self.journal, policy, limits,
+                                     by=lifecycle.OPERATOR, **kw)
         return {r.host: r for r in self.recovery.run(jobs)}
 
     def evacuate_posts(self):
@@ -76,7 +82,7 @@ def test_evacuates_active_and_shutoff_keeping_power_state(env):
     assert max(env.evacuate_posts().values()) == 1
     assert fake.stats()["rebuilds"]["peak"] <= 8
     assert env.recovery.evacuator.peak_inflight_per_host["node2"] <= 8
-    assert rep.incident.state == "EVACUATED"
+    assert rep.incident.state == lifecycle.EVACUATED
     svc = fake.host("node2")
     assert svc["forced_down"] and svc["disabled_reason"].startswith("hakari: incident ")
 
@@ -101,7 +107,7 @@ def test_scheduler_error_is_retried_then_reported_with_novas_reason(env):
         assert o.result == "failed" and o.attempts == 3
         assert "No valid host" in o.reason and "3 attempts" in o.reason
     assert env.evacuate_posts() == {i: 3 for i in ids}
-    assert rep.incident.state == "FAILED"
+    assert rep.incident.state == lifecycle.FAILED
 
 
 def test_one_error_then_success(env):
@@ -285,7 +291,7 @@ def test_unanswered_request_in_the_journal_waits_before_retrying(env):
     env.fake.kill_host("node2")
     lost_at = dt.datetime.now(dt.timezone.utc)
     inc = env.store.save(Incident(incident_id("node2", lost_at), "node2", lost_at,
-                                  "EVACUATING"), "node2")
+                                  lifecycle.EVACUATING), "node2")
     # A killed run wrote its request but never Nova's answer; Nova never got it.
     env.journal.record(inc.id, "node2", "evacuate-requested", instance=ids[0], name="x")
     limits = Limits(poll_interval=0.05, settle_time=1.0)

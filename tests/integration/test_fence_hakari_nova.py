@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from hakari import lifecycle
 from hakari.cluster import attributes
 from tests.fixtures_nova import wait_for
 
@@ -67,14 +68,14 @@ def test_off_forces_down_then_disables_idempotently(nova, nova_admin, cib, conf_
 def test_on_waits_for_evacuation_then_enables(nova, nova_admin, cib, conf_file):
     nova.control.stop_compute("node3")
     assert agent("action=off\nport=node3\n", conf_file).returncode == 0
-    set_incident("node3", "EVACUATING")
+    set_incident("node3", lifecycle.EVACUATING)
     blocked = agent("action=on\nport=node3\nevacuation_wait=1\n", conf_file)
     assert blocked.returncode == 1
     assert "evacuation not finished" in blocked.stderr
     svc = compute(nova_admin, "node3")
     assert svc.is_forced_down and svc.status == "disabled"
 
-    set_incident("node3", "EVACUATED")
+    set_incident("node3", lifecycle.EVACUATED)
     nova.control.start_compute("node3")
     done = agent("action=on\nport=node3\nevacuation_wait=1\n", conf_file)
     assert done.returncode == 0, done.stderr
@@ -94,7 +95,7 @@ def test_on_keeps_a_host_disabled_by_someone_else(nova, nova_admin, cib, conf_fi
 
 
 def test_failed_incident_blocks_unfencing(nova, nova_admin, cib, conf_file):
-    set_incident("node2", "FAILED")
+    set_incident("node2", lifecycle.FAILED)
     proc = agent("action=on\nport=node2\n", conf_file)
     assert proc.returncode == 1 and "needs an operator" in proc.stderr
 

@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from hakari import paths
+from hakari import lifecycle, paths
 from tests.agents_helpers import (  # noqa: F401 - fixtures
     fake_hakari_command, installed, open_tmp, run_as, shared_python)
 from tests.conftest import require_root, require_tools
@@ -318,8 +318,9 @@ def test_compute_guard_passes_ocf_tester(guard):
     assert res.returncode == 0, res.stdout.decode() + res.stderr.decode()
 
 
-@pytest.mark.parametrize("state", [None, "EVACUATED", "HOST_RETURNED", "ENABLED",
-                                   "BLOCKED", "FENCE_FAILED"])
+@pytest.mark.parametrize("state", [None, lifecycle.EVACUATED, lifecycle.HOST_RETURNED,
+                                   lifecycle.ENABLED, lifecycle.BLOCKED,
+                                   lifecycle.FENCE_FAILED])
 def test_compute_guard_lets_nova_compute_start(guard, state):
     set_incident(guard, state)
     assert guard("monitor", interval=0) == (7, "")
@@ -330,7 +331,7 @@ def test_compute_guard_lets_nova_compute_start(guard, state):
 
 
 def test_compute_guard_refuses_a_failed_incident_at_once(guard):
-    set_incident(guard, "FAILED")
+    set_incident(guard, lifecycle.FAILED)
     t = time.monotonic()
     rc, reason = guard("start")
     assert rc == 1 and time.monotonic() - t < 15
@@ -339,8 +340,8 @@ def test_compute_guard_refuses_a_failed_incident_at_once(guard):
     assert guard("monitor", interval=10000) == (7, "")
 
 
-@pytest.mark.parametrize("state", ["DETECTED", "FENCE_CONFIRMED", "FORCED_DOWN",
-                                   "EVACUATING"])
+@pytest.mark.parametrize("state", [lifecycle.DETECTED, lifecycle.FENCE_CONFIRMED,
+                                   lifecycle.FORCED_DOWN, lifecycle.EVACUATING])
 def test_compute_guard_holds_back_while_evacuating_then_times_out(guard, state):
     set_incident(guard, state)
     rc, reason = guard("start", timeout=3000)
@@ -351,8 +352,8 @@ def test_compute_guard_holds_back_while_evacuating_then_times_out(guard, state):
 
 
 def test_compute_guard_starts_as_soon_as_the_evacuation_finished(guard):
-    set_incident(guard, "EVACUATING")
-    timer = threading.Timer(2.0, set_incident, (guard, "EVACUATED"))
+    set_incident(guard, lifecycle.EVACUATING)
+    timer = threading.Timer(2.0, set_incident, (guard, lifecycle.EVACUATED))
     timer.start()
     try:
         t = time.monotonic()

@@ -15,6 +15,7 @@ import time
 
 import pytest
 
+from hakari import lifecycle
 from tests.recovery_helpers import conf_for_fake
 from tests.soak_counters import record
 
@@ -96,4 +97,4 @@ def test_sigkill_at_random_points_then_resume(fake_nova_process, tmp_path):
                          timeout=60)
     assert inc.returncode == 0, inc.stderr
     [incident] = json.loads(inc.stdout)["incidents"]
-    assert incident["state"] == "EVACUATED" and incident["counts"]["evacuated"] == len(ids)
+    assert incident["state"] == lifecycle.EVACUATED and incident["counts"]["evacuated"] == len(ids)

@@ -566,3 +566,29 @@ def test_vars_from_standard_input(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr == (f"hakari: error: standard input: larger than "
                            f"{schema.MAX_VARS_BYTES} bytes\n")
+
+
+@pytest.mark.parametrize("state_dir", ["/", "/etc", "/var/lib", "/tmp", "/tmp/../etc",
+                                       "/usr", "/var//lib/hakari"])
+def test_state_dir_must_be_hakaris_own(example, state_dir):
+    example["state_dir"] = state_dir
+    assert any(e.startswith("state_dir") for e in errors_of(example)), errors_of(example)
+    example["state_dir"] = "/srv/hakari"
+    assert schema.validate(example) == ([], [])
+
+
+@pytest.mark.parametrize("key", ["extra_levels", "devices"])
+def test_null_where_a_list_belongs_is_refused_not_rendered(example, key):
+    example.setdefault("fencing", {})[key] = None
+    assert any(e.startswith(f"fencing.{key}") for e in errors_of(example)), errors_of(example)
+
+
+@pytest.mark.parametrize("wait,timeout,ok", [
+    (50, None, True), (50, "60s", True), (51, "60s", False), (300, "60s", False),
+    (100, "2min", True), (120, "2min", False), (5, "15000ms", True), (50, "60", True)])
+def test_evacuation_wait_must_fit_in_the_fencing_timeout(example, wait, timeout, ok):
+    example.setdefault("fencing", {})["evacuation_wait"] = wait
+    if timeout is not None:
+        example.setdefault("properties", {})["stonith-timeout"] = timeout
+    errors = [e for e in errors_of(example) if e.startswith("fencing.evacuation_wait")]
+    assert (errors == []) == ok, errors

@@ -19,6 +19,7 @@ import types
 
 import pytest
 
+from hakari import lifecycle
 from hakari.commands import evacuate
 from hakari.display import escape_text, escaped_copy
 from hakari.model import Incident
@@ -73,14 +74,14 @@ def test_incidents_text_escapes_journal_and_nova_strings(tmp_path):
     journal = Journal.open(str(state_dir))
     host = "cmp1\nQuorum: yes"
     journal.append(
-        Event(T0, "i1", host, "state", detail={"node": host, "state": "DETECTED",
+        Event(T0, "i1", host, "state", detail={"node": host, "state": lifecycle.DETECTED,
                                                "lost_at": T0.isoformat(),
                                                "reason": "lost\u2028FAKE"}),
         Event(T0, "i1", host, "result", "a", None,
               {"result": "failed", "name": FORGED, "reason": "No valid host\x1b[2J"}),
-        Event(T0, "i1", host, "state", detail={"node": host, "state": "FAILED",
+        Event(T0, "i1", host, "state", detail={"node": host, "state": lifecycle.FAILED,
                                                "lost_at": T0.isoformat(),
-                                               "reason": "1 failed\nEVACUATED"}))
+                                               "reason": f"1 failed\n{lifecycle.EVACUATED}"}))
     journal.close()
     conf = tmp_path / "hakari.conf"
     conf.write_text(f"[DEFAULT]\nstate_dir = {state_dir}\n[cluster]\ntool_timeout = 1\n")
@@ -92,10 +93,10 @@ def test_incidents_text_escapes_journal_and_nova_strings(tmp_path):
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.split("\n")
     assert all(line.isprintable() for line in lines), proc.stdout
-    assert not any(line.startswith(("Quorum", "EVACUATED", "FAKE")) for line in lines)
+    assert not any(line.startswith(("Quorum", lifecycle.EVACUATED, "FAKE")) for line in lines)
     assert "i1 (cmp1\\nQuorum: yes, FAILED):" in lines
     assert f"  FAILED a {FORGED_SHOWN}: No valid host\\x1b[2J" in lines
-    assert "1 failed\\nEVACUATED" in proc.stdout
+    assert f"1 failed\\n{lifecycle.EVACUATED}" in proc.stdout
 
 
 class _FakeJob:
@@ -103,7 +104,7 @@ class _FakeJob:
 
     host = "cmp1\u2028Fencing: confirmed"
 
-    def __init__(self, conf, host, *, assume_fenced, warn):
+    def __init__(self, conf, host, *, assume_fenced, force, warn):
         self.warn = warn
 
     def prepare(self):
@@ -130,7 +131,8 @@ class _FakeJob:
 def test_evacuate_text_escapes_host_and_server_strings(monkeypatch, capsys, dry_run):
     monkeypatch.setattr(manual, "ManualEvacuation", _FakeJob)
     monkeypatch.setattr(evacuate, "load_config", lambda args: object())
-    args = types.SimpleNamespace(host="cmp1", assume_fenced=False, dry_run=dry_run,
+    args = types.SimpleNamespace(host="cmp1", assume_fenced=False, force=False,
+                                 dry_run=dry_run,
                                  yes=True, format="text")
     rc = evacuate.run(args)
     out, err = capsys.readouterr()

@@ -2,6 +2,7 @@ import datetime as dt
 
 import pytest
 
+from hakari import lifecycle
 from hakari.engine.detect import (CONFIRM, FENCE_FAILED, OPEN, RECOVER, RETURNED, UNDATED,
                                   Memory, compute_nodes, decide)
 from hakari.model import ClusterSnapshot, FenceEvent, Incident, NodeState
@@ -105,14 +106,14 @@ def incident(state, lost=10):
 
 
 @pytest.mark.parametrize("events, state, expected", [
-    ([fence("c1", 15)], "DETECTED", [("c1", CONFIRM)]),
-    ([fence("c1", 5)], "DETECTED", []),                       # stale: before the loss
-    ([fence("c1", 15, "failed")], "DETECTED", [("c1", FENCE_FAILED)]),
-    ([fence("c1", 15, "failed")], "FENCE_FAILED", []),        # said once
-    ([fence("c1", 0, "pending")], "DETECTED", []),
-    ([fence("c1", 30), fence("c1", 15, "failed")], "FENCE_FAILED", [("c1", CONFIRM)]),
-    ([], "EVACUATING", [("c1", RECOVER)]),
-    ([], "FORCED_DOWN", [("c1", RECOVER)]),
+    ([fence("c1", 15)], lifecycle.DETECTED, [("c1", CONFIRM)]),
+    ([fence("c1", 5)], lifecycle.DETECTED, []),                       # stale: before the loss
+    ([fence("c1", 15, "failed")], lifecycle.DETECTED, [("c1", FENCE_FAILED)]),
+    ([fence("c1", 15, "failed")], lifecycle.FENCE_FAILED, []),        # said once
+    ([fence("c1", 0, "pending")], lifecycle.DETECTED, []),
+    ([fence("c1", 30), fence("c1", 15, "failed")], lifecycle.FENCE_FAILED, [("c1", CONFIRM)]),
+    ([], lifecycle.EVACUATING, [("c1", RECOVER)]),
+    ([], lifecycle.FORCED_DOWN, [("c1", RECOVER)]),
 ])
 def test_open_incident_on_a_lost_node(events, state, expected):
     d = run(snap(remote("c1"), events=events), incidents=incident(state))
@@ -120,17 +121,17 @@ def test_open_incident_on_a_lost_node(events, state, expected):
 
 
 def test_fencing_overdue_is_reported():
-    d = run(snap(remote("c1", unclean=True)), incidents=incident("DETECTED", lost=0),
+    d = run(snap(remote("c1", unclean=True)), incidents=incident(lifecycle.DETECTED, lost=0),
             now=at(400), timeout=300)
     assert actions(d) == [("c1", FENCE_FAILED)] and "within 300s" in d.steps[0].reason
 
 
 @pytest.mark.parametrize("state, expected", [
-    ("EVACUATED", [("c1", RETURNED)]),
-    ("HOST_RETURNED", [("c1", RETURNED)]),
-    ("DETECTED", [("c1", RETURNED)]),
-    ("EVACUATING", [("c1", RECOVER)]),  # finish first, never re-enable mid-way (rule 5)
-    ("ENABLED", []),
+    (lifecycle.EVACUATED, [("c1", RETURNED)]),
+    (lifecycle.HOST_RETURNED, [("c1", RETURNED)]),
+    (lifecycle.DETECTED, [("c1", RETURNED)]),
+    (lifecycle.EVACUATING, [("c1", RECOVER)]),  # finish first, never re-enable mid-way (rule 5)
+    (lifecycle.ENABLED, []),
 ])
 def test_node_back_online(state, expected):
     d = run(snap(remote("c1", **UP)), incidents=incident(state))
@@ -138,7 +139,7 @@ def test_node_back_online(state, expected):
 
 
 def test_closed_incident_does_not_hide_a_new_loss():
-    d = run(snap(remote("c1", unclean=True)), incidents=incident("ENABLED"))
+    d = run(snap(remote("c1", unclean=True)), incidents=incident(lifecycle.ENABLED))
     assert actions(d) == [("c1", OPEN)]
 
 

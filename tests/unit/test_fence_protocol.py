@@ -1,3 +1,4 @@
+import contextlib
 import io
 import json
 import os
@@ -12,7 +13,7 @@ from lxml import etree
 
 from hakari.resource_agents import fence_hakari
 from hakari.resource_agents.fence_protocol import (
-    Param, UsageError, parse_argv, parse_stdin, to_bool)
+    EXIT_FAIL, MAX_INPUT, Param, UsageError, parse_argv, parse_stdin, to_bool)
 from tests.conftest import require_files, require_tools
 
 PARAMS = [
@@ -241,3 +242,18 @@ def test_entry_point_refuses_an_action_smuggled_into_a_value(tmp_path, nova_list
     assert err.startswith("fence_hakari: error: input line 3:") and "U+2028" in err
     assert err.count("\n") == 1 and "s3cret" not in err
     assert seen == []
+
+
+def test_stdin_is_read_no_further_than_pacemaker_could_send():
+    class Endless:
+        asked = None
+
+        def read(self, n=-1):
+            Endless.asked = n
+            return "x" * (n if n > 0 else 10 ** 8)
+
+    out = io.StringIO()
+    with contextlib.redirect_stderr(out):
+        rc = fence_hakari.main([], stdin=Endless())
+    assert rc == EXIT_FAIL and 0 < Endless.asked <= MAX_INPUT + 1
+    assert "input larger than" in out.getvalue()

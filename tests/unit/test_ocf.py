@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from hakari.model import INCIDENT_STATES
+from hakari import lifecycle
 from hakari.resource_agents import compute_guard, evacuator, ocf
 from hakari.resource_agents.ocf import Action, AgentInfo, Context, OCFError, Parameter
 from tests.conftest import require_files, require_tools
@@ -137,12 +137,13 @@ def incident(state, **extra):
                        **extra})
 
 
-@pytest.mark.parametrize("state", INCIDENT_STATES)
+@pytest.mark.parametrize("state", lifecycle.NAMES)
 def test_every_incident_state_has_a_verdict(state):
     v = compute_guard.verdict(incident(state))
-    if state in ("EVACUATED", "HOST_RETURNED", "ENABLED", "BLOCKED", "FENCE_FAILED"):
+    if state in (lifecycle.EVACUATED, lifecycle.HOST_RETURNED, lifecycle.ENABLED,
+                 lifecycle.BLOCKED, lifecycle.FENCE_FAILED):
         assert v.allow and v.final
-    elif state == "FAILED":
+    elif state == lifecycle.FAILED:
         assert not v.allow and v.final and "needs an operator" in v.reason
     else:
         assert not v.allow and not v.final and "evacuations not finished" in v.reason

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from hakari import lifecycle
 from hakari.model import Incident
 from hakari.recovery.history import render_text, summarize
 from hakari.recovery.journal import Event
@@ -17,15 +18,15 @@ def state(inc, st, node="node2", reason=""):
 
 
 def test_summary_state_timeline_and_results():
-    events = [state("i1", "DETECTED"), Event(T0, "i1", "node2", "fencing-assumed"),
+    events = [state("i1", lifecycle.DETECTED), Event(T0, "i1", "node2", "fencing-assumed"),
               Event(T0, "i1", "node2", "evacuate-requested", "a", None, {"name": "web"}),
               Event(T0, "i1", "node2", "result", "a", None,
                     {"result": "evacuated", "dest_host": "node3", "name": "web"}),
               Event(T0, "i1", "node2", "result", "b", None,
                     {"result": "failed", "reason": "No valid host", "name": "db"}),
-              state("i1", "FAILED", reason="1 failed")]
+              state("i1", lifecycle.FAILED, reason="1 failed")]
     [s] = summarize(events)
-    assert s.incident.state == "FAILED" and s.source == "journal"
+    assert s.incident.state == lifecycle.FAILED and s.source == "journal"
     assert s.counts() == {"evacuated": 1, "skipped": 0, "failed": 1}
     doc = s.document()
     assert [e["event"] for e in doc["timeline"]] == ["state", "fencing-assumed", "state"]
@@ -37,17 +38,17 @@ def test_summary_state_timeline_and_results():
 
 
 def test_cib_state_wins_and_cib_only_incidents_show():
-    events = [state("i1", "EVACUATING")]
-    cib = {"node2": Incident("i1", "node2", T0, "EVACUATED"),
-           "node3": Incident("i9", "node3", T0, "BLOCKED", reason="mass failure")}
+    events = [state("i1", lifecycle.EVACUATING)]
+    cib = {"node2": Incident("i1", "node2", T0, lifecycle.EVACUATED),
+           "node3": Incident("i9", "node3", T0, lifecycle.BLOCKED, reason="mass failure")}
     got = {s.incident.id: s for s in summarize(events, cib)}
-    assert got["i1"].incident.state == "EVACUATED" and got["i1"].source == "cib"
-    assert got["i9"].incident.state == "BLOCKED"
+    assert got["i1"].incident.state == lifecycle.EVACUATED and got["i1"].source == "cib"
+    assert got["i9"].incident.state == lifecycle.BLOCKED
     assert render_text([]) == "No incidents recorded.\n"
 
 
 def test_rerun_skip_does_not_mask_the_real_outcome():
-    events = [state("i1", "EVACUATED"),
+    events = [state("i1", lifecycle.EVACUATED),
               Event(T0, "i1", "node2", "result", "a", None, {"result": "evacuated"}),
               Event(T0, "i1", "node2", "result", "a", None,
                     {"result": "skipped", "reason": "already evacuated"}),
@@ -59,7 +60,7 @@ def test_rerun_skip_does_not_mask_the_real_outcome():
 
 
 def test_evacuated_by_a_run_that_died_counts_as_evacuated():
-    events = [state("i1", "EVACUATED"),
+    events = [state("i1", lifecycle.EVACUATED),
               Event(T0, "i1", "node2", "result", "a", None,
                     {"result": "skipped", "reason": "already evacuated",
                      "evacuated_before": True, "dest_host": "node3"})]

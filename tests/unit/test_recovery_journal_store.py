@@ -9,6 +9,7 @@ import stat
 
 import pytest
 
+from hakari import lifecycle
 from hakari.model import Incident
 from hakari.recovery.journal import Event, Journal, JournalError, ensure_state_dir
 from hakari.recovery.store import (ClusterStore, HostLock, LocalStore, StoreError,
@@ -21,11 +22,11 @@ T0 = dt.datetime(2026, 1, 1, 7, 0, 5, tzinfo=dt.timezone.utc)
 def test_journal_creates_private_dir_and_file(tmp_path):
     d = tmp_path / "state"
     j = Journal.open(str(d))
-    j.record("i1", "node2", "state", state="DETECTED")
+    j.record("i1", "node2", "state", state=lifecycle.DETECTED)
     assert stat.S_IMODE(os.stat(d).st_mode) == 0o700
     assert stat.S_IMODE(os.stat(j.path).st_mode) == 0o600
     [e] = list(j.read())
-    assert e.event == "state" and e.detail == {"state": "DETECTED"} and e.ts.tzinfo
+    assert e.event == "state" and e.detail == {"state": lifecycle.DETECTED} and e.ts.tzinfo
 
 
 def test_journal_refuses_world_writable_dir_and_shared_file(tmp_path):
@@ -66,12 +67,12 @@ def test_ensure_state_dir_errors(tmp_path):
 
 
 def test_incident_record_round_trip_and_id():
-    inc = Incident("node2-x", "node2", T0, "EVACUATING", T0, "why\nnot")
+    inc = Incident("node2-x", "node2", T0, lifecycle.EVACUATING, T0, "why\nnot")
     raw = to_record(inc)
     assert "\n" not in raw
     assert set(json.loads(raw)) == {"id", "state", "lost_at", "updated_at", "reason"}
     back = from_record("node2", raw)
-    assert back.state == "EVACUATING" and back.lost_at == T0 and back.reason == "why not"
+    assert back.state == lifecycle.EVACUATING and back.lost_at == T0 and back.reason == "why not"
     assert from_record("node2", "garbage") is None
     assert from_record("node2", '{"id":"x","state":"NOPE","lost_at":"2026-01-01"}') is None
     assert incident_id("node2", T0) == "node2-20260101T070005Z"
@@ -81,11 +82,13 @@ def test_local_store_current_and_transitions(tmp_path):
     store = LocalStore(Journal.open(str(tmp_path)))
     assert store.current("node2") is None
     inc = store.save(Incident("a", "node2", T0), "node2")
-    inc = store.transition(inc, "node2", "EVACUATING")
-    assert store.current("node2").state == "EVACUATING"
+    for state in (lifecycle.FENCE_CONFIRMED, lifecycle.FORCED_DOWN, lifecycle.EVACUATING):
+        inc = store.transition(inc, "node2", state)
+    assert store.current("node2").state == lifecycle.EVACUATING
     assert store.current("node3") is None
-    store.transition(inc, "node2", "ENABLED")
-    assert store.current("node2") is None      # closed
+    inc = store.transition(inc, "node2", lifecycle.EVACUATED)
+    store.transition(inc, "node2", lifecycle.HOST_RETURNED)
+    assert store.current("node2") is None      # back: a new loss is a new incident
 
 
 class FakeAttributes:
@@ -103,12 +106,12 @@ def test_cluster_store_writes_cib_then_journal(tmp_path):
     attrs = FakeAttributes()
     j = Journal.open(str(tmp_path))
     store = ClusterStore(j, attributes=attrs)
-    inc = store.save(Incident("a", "node2", T0), "compute2.example")
-    store.transition(inc, "compute2.example", "FAILED", "2 failed")
+    inc = store.save(Incident("a", "node2", T0, lifecycle.EVACUATING), "compute2.example")
+    store.transition(inc, "compute2.example", lifecycle.FAILED, "2 failed")
     raw = attrs.values[("node2", "hakari-incident")]
-    assert json.loads(raw)["state"] == "FAILED"
+    assert json.loads(raw)["state"] == lifecycle.FAILED
     assert store.current("node2").reason == "2 failed"
-    assert [e.detail["state"] for e in j.read()] == ["DETECTED", "FAILED"]
+    assert [e.detail["state"] for e in j.read()] == [lifecycle.EVACUATING, lifecycle.FAILED]
     attrs.values[("node2", "hakari-incident")] = "{broken"
     with pytest.raises(StoreError, match="unreadable"):
         store.current("node2")

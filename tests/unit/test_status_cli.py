@@ -231,3 +231,12 @@ def test_hostile_node_names_cannot_forge_lines(conf_file, tmp_path):
                                                                        "DC:     node1"]
     assert lines[2].startswith("node2\\nQuorum: NO\\u2028x  member  offline")
     assert "reboot  node2\\r\\nDC: evil  success" in proc.stdout.decode()
+
+
+def test_error_lines_escape_what_they_quote(capsys):
+    from hakari import cli
+    from hakari.errors import HakariError
+
+    cli._error(str(HakariError("refusing to evacuate node2\nQuorum: yes\x1b[2J")))
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "\x1b" not in err and "\\x1b[2J" in err

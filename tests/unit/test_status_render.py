@@ -13,7 +13,7 @@ from tests.conftest import DATA
 
 UTC = dt.timezone.utc
 NODE_KEYS = ["name", "id", "type", "state", "online", "standby", "maintenance", "pending",
-             "unclean", "shutdown", "expected_up", "is_dc", "fenced_at", "fencing"]
+             "unclean", "shutdown", "expected_up", "is_dc", "fenced_at", "fencing", "hold"]
 EVENT_KEYS = ["target", "action", "status", "completed", "delegate", "origin", "client",
               "exit_reason"]
 
@@ -37,7 +37,7 @@ def test_json_contract_on_live_output():
                      "online": True, "standby": False, "maintenance": False,
                      "pending": False, "unclean": False, "shutdown": False,
                      "expected_up": True, "is_dc": True, "fenced_at": None,
-                     "fencing": None}
+                     "fencing": None, "hold": None}
     assert node2["state"] == "offline" and node2["online"] is False
     assert node2["fencing"] == "confirmed"
     # The success and a failure completed in the same second; the success is the proof.
@@ -193,3 +193,19 @@ def test_escaping_leaves_ordinary_names_alone():
     snap = parse_crm_mon((DATA / "live" / "demo-single_crm_mon-node2-fenced.xml").read_bytes())
     text = render_text(snap)
     assert "\\" not in text and "node2  member  offline  confirmed" in text
+
+
+def test_holds_are_shown_in_both_views():
+    from hakari.holds import Hold
+
+    snap = parse_crm_mon((DATA / "live" / "demo-single_crm_mon-node2-fenced.xml").read_bytes())
+    held = {"node2": Hold("node2", "alice@node1", "disk\nswap", at(30)),
+            "node1": Hold("node1", "[recovery] excluded_hosts", "", configured=True)}
+    doc = status_document(snap, held)
+    node1, node2 = doc["nodes"]
+    assert node2["hold"] == {"by": "alice@node1", "why": "disk\nswap",
+                             "at": "2026-11-23T22:30:00+00:00", "configured": False}
+    assert node1["hold"]["configured"] is True
+    text = render_text(snap, held=held)
+    assert "held by alice@node1 since 2026-11-23 22:30:00Z: disk\\nswap" in text
+    assert "held by [recovery] excluded_hosts" in text

@@ -1,0 +1,27 @@
+"""`hakari retry HOST…`: try again a recovery that FAILED (hakari.operator)."""
+
+from __future__ import annotations
+
+from hakari.cli import load_config
+from hakari.commands.decision_output import report
+from hakari.operator import Decisions, who
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "retry", help="retry hosts whose recovery FAILED",
+        description="A FAILED incident stays failed (its host's nova-compute held back, "
+        "nothing retried) until an operator runs this. The engine then recovers what is "
+        "left if the host is still lost (nothing is evacuated twice: Nova's migrations "
+        "decide), or closes the incident if the host is back.")
+    p.add_argument("hosts", nargs="+", metavar="HOST",
+                   help="Nova compute host or Pacemaker node name")
+    p.add_argument("--why", default="", metavar="TEXT",
+                   help="the reason, recorded with your name")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    return report(Decisions(load_config(args)).retry(args.hosts, args.why, who()),
+                  args.format)

@@ -1,0 +1,85 @@
+"""Holds: an operator's "hands off this host", cluster-wide.
+
+A held host is never acted on: the engine reports its loss and does nothing else, its
+Nova service is not touched (fence_hakari included), and `hakari evacuate` refuses it.
+A hold lives in the CIB as the node attribute ``hakari-hold`` (so every controller and a
+failed-over engine see it) until `hakari unhold`; ``[recovery] excluded_hosts`` holds
+the hosts it names by default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from collections.abc import Iterable, Mapping
+
+from hakari.cluster import attributes
+from hakari.hostnames import HostNameMap
+from hakari.model import HOLD_ATTRIBUTE
+
+MAX_WHY = 200
+FROM_CONFIG = "[recovery] excluded_hosts"
+
+
+@dataclasses.dataclass(frozen=True)
+class Hold:
+    node: str
+    by: str
+    why: str
+    at: dt.datetime | None = None
+    # A configured hold cannot be lifted with `hakari unhold`, only in the config.
+    configured: bool = False
+
+    def describe(self) -> str:
+        if self.configured:
+            return f"held by {FROM_CONFIG}"
+        when = f" since {self.at:%Y-%m-%d %H:%M:%SZ}" if self.at else ""
+        return f"held by {self.by}{when}: {self.why}"
+
+
+def to_value(by: str, why: str, at: dt.datetime) -> str:
+    return json.dumps({"by": " ".join(by.split())[:100], "why": " ".join(why.split())[:MAX_WHY],
+                       "at": at.isoformat()}, separators=(",", ":"))
+
+
+def from_value(node: str, raw: str) -> Hold:
+    """Any value is a hold: a damaged record still means someone asked for one."""
+    try:
+        d = json.loads(raw)
+        at = dt.datetime.fromisoformat(d["at"]) if d.get("at") else None
+        return Hold(node, str(d.get("by") or "?"), str(d.get("why") or ""), at)
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return Hold(node, "?", "unreadable hold record in the CIB")
+
+
+def current(raw: Mapping[str, Mapping[str, str]], excluded: Iterable[str],
+            names: HostNameMap) -> dict[str, Hold]:
+    """Every hold by node name: the CIB's (``raw``: node -> hakari attributes, as
+    attributes.read_all returns them) and the configured ones."""
+    held = {names.to_node(h.strip()): Hold(names.to_node(h.strip()), FROM_CONFIG, "",
+                                           configured=True)
+            for h in excluded if h.strip()}
+    for node, attrs in raw.items():
+        if attrs.get(HOLD_ATTRIBUTE):
+            held.setdefault(node, from_value(node, attrs[HOLD_ATTRIBUTE]))
+    return held
+
+
+def of_node(node: str, excluded: Iterable[str], names: HostNameMap, *,
+            timeout: float) -> Hold | None:
+    """The hold on one node, if any (one crm_attribute call)."""
+    if node in {names.to_node(h.strip()) for h in excluded if h.strip()}:
+        return Hold(node, FROM_CONFIG, "", configured=True)
+    raw = attributes.query(node, HOLD_ATTRIBUTE, timeout=timeout)
+    return from_value(node, raw) if raw else None
+
+
+def place(node: str, by: str, why: str, *, timeout: float,
+          now: dt.datetime | None = None) -> None:
+    now = now or dt.datetime.now(dt.timezone.utc)
+    attributes.update(node, HOLD_ATTRIBUTE, to_value(by, why, now), timeout=timeout)
+
+
+def lift(node: str, *, timeout: float) -> None:
+    attributes.delete(node, HOLD_ATTRIBUTE, timeout=timeout)

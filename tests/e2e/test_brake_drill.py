@@ -1,0 +1,86 @@
+"""The mass-failure brake on real parts: a 5-node Pacemaker lab (node1, node2 run the
+engine; node3..node5 are the computes hakari recovers), real Nova, hakari installed and
+configured through pcs, fencing through [lab power device, fence_hakari].
+
+Two computes lose power 15 s apart. Each look of the engine sees one loss, yet together
+they are a mass failure ([recovery] mass_failure_max_hosts = 1 over the window): the
+first host's recovery, still in its [recovery] delay, is stopped, the second is never
+started, and both stay BLOCKED while the engine keeps looking. `hakari release --all`,
+run on a controller as an operator would, lets the engine recover both: every instance
+is evacuated exactly once.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import pytest
+
+from hakari import lifecycle
+from tests.e2e.test_engine_faults import (Drill, engine_drill, evacuations, incident,
+                                          on_host)
+from tests.fixtures_nova import wait_for
+
+pytestmark = [pytest.mark.root, pytest.mark.slow, pytest.mark.timeout(900)]
+
+COMPUTES = ("node3", "node4", "node5")
+FIRST, SECOND = "node4", "node5"
+STAGGER = 15.0
+DELAY = 25.0          # longer than the stagger: the first host evacuates nothing before
+
+
+def write_config(stack) -> str:
+    return stack.engine_config("hakari-brake", {
+        "cluster": {"compute_nodes": COMPUTES, "reconcile_interval": 1},
+        "fencing": {"confirm_timeout": 30},
+        "recovery": {"poll_interval": 0.3, "delay": DELAY, "mass_failure_max_hosts": 1,
+                     "mass_failure_window": 90}})
+
+
+@pytest.fixture(scope="module")
+def drill(pacemaker_lab_factory):
+    with engine_drill(pacemaker_lab_factory("bk", nodes=5), write_config,
+                      engine_timeout=120) as d:
+        yield d
+
+
+def state_of(d: Drill, node: str) -> str | None:
+    found = incident(d, node)
+    return found["state"] if found else None
+
+
+def test_two_computes_lost_15s_apart_stay_blocked_until_released(drill):
+    d = drill
+    servers = {h: [s["id"] for s in d.stack.nova.boot_servers(h, count=3)]
+               for h in (FIRST, SECOND)}
+    since = time.time() - 60
+    t0 = time.monotonic()
+    d.stack.power_off(FIRST)
+    # Fenced and confirmed: its recovery has started and waits out [recovery] delay.
+    wait_for(lambda: state_of(d, FIRST) in lifecycle.RECOVERING,
+             timeout=STAGGER - 1, interval=0.3, what=f"{FIRST}'s recovery started")
+    time.sleep(max(0.0, t0 + STAGGER - time.monotonic()))
+    d.stack.power_off(SECOND)
+    wait_for(lambda: state_of(d, FIRST) == state_of(d, SECOND) == lifecycle.BLOCKED,
+             timeout=DELAY + 30, interval=0.5, what="both BLOCKED")
+    # The engine keeps looking (every second) and leaves them blocked, touching nothing.
+    for _ in range(20):
+        time.sleep(1.0)
+        assert state_of(d, FIRST) == state_of(d, SECOND) == lifecycle.BLOCKED
+    for host in (FIRST, SECOND):
+        assert evacuations(d, host, since) == {}
+        assert set(on_host(d, host)) == set(servers[host])
+
+    res = d.lab.exec("node1", [sys.executable, "-m", "hakari", "--config-file", d.conf,
+                               "release", "--all", "--why", "drill: both really lost"],
+                     timeout=120, check=False)
+    out = res.stdout.decode()
+    assert res.returncode == 0, res.stderr.decode()
+    assert f"{FIRST}: incident" in out and f"{SECOND}: incident" in out
+    wait_for(lambda: state_of(d, FIRST) == state_of(d, SECOND) == lifecycle.EVACUATED,
+             timeout=DELAY + 120, interval=1.0, what="both EVACUATED after release")
+    for host in (FIRST, SECOND):
+        assert evacuations(d, host, since) == {sid: 1 for sid in servers[host]}
+        assert on_host(d, host) == {}
+    assert incident(d, FIRST)["released_by"]     # who released it, in the CIB

@@ -1,0 +1,326 @@
+"""The engine's incident lifecycle against the fake Nova, with the real Pacemaker tools on
+an offline CIB holding hakari's records (incidents, holds, recovery owners): operators'
+decisions stick, the brake counts the cluster over a window, hosts recover side by side
+within one global limit.
+
+What the cluster shows (nodes up or lost, fencing history) is scripted; the clock the
+engine reads is too, so "15 s apart" takes no 15 s.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import time
+
+import pytest
+
+from hakari import config, lifecycle
+from hakari.cluster import attributes, ownership
+from hakari.engine import loop
+from hakari.engine.loop import Engine
+from hakari.model import ClusterSnapshot, FenceEvent, NodeState
+from hakari.operator import Decisions
+from hakari.recovery.store import parse_records
+from lab.fakenova.sdk import write_clouds_yaml
+from tests.soak_counters import record
+
+pytestmark = pytest.mark.timeout(300)
+
+CONTROLLERS = ("ctl1", "ctl2", "ctl3")
+T0 = dt.datetime(2026, 12, 4, 12, 0, tzinfo=dt.timezone.utc)
+
+
+class Cluster:
+    """The cluster as the engine's look reports it, and the engine's clock."""
+
+    def __init__(self, computes):
+        self.computes = tuple(computes)
+        self.lost: set[str] = set()
+        self.events: list[FenceEvent] = []
+        self.now = T0
+
+    def tick(self, seconds: float = 1.0) -> None:
+        self.now += dt.timedelta(seconds=seconds)
+
+    def lose(self, node: str) -> None:
+        self.lost.add(node)
+
+    def fence(self, node: str) -> None:
+        self.events.append(FenceEvent(node, "reboot", "success", self.now, "ctl1", "ctl1"))
+
+    def back(self, node: str) -> None:
+        self.lost.discard(node)
+
+    def snapshot(self, _conf) -> ClusterSnapshot:
+        nodes = [NodeState(n, n, "member", online=True, expected_up=True, is_dc=n == "ctl1")
+                 for n in CONTROLLERS]
+        nodes += [NodeState(n, n, "remote", online=n not in self.lost,
+                            unclean=n in self.lost, expected_up=True)
+                  for n in self.computes]
+        return ClusterSnapshot(True, "ctl1", tuple(nodes), tuple(self.events))
+
+
+@pytest.fixture
+def world(fake_nova, offline_cib, tmp_path, monkeypatch):
+    """make(computes, servers_per_host, **recovery) -> (engine, cluster, fake)."""
+
+    def make(computes=("node1", "node2", "node3"), servers=4, rebuild_time=0.05,
+             **recovery):
+        extra = [h for h in computes if h not in ("node1", "node2", "node3")]
+        if extra:
+            fake_nova.add_hosts(extra)
+        fake_nova.evacuation.rebuild_time = rebuild_time
+        offline_cib(*[f'<node id="{n}" uname="{n}" type="remote"/>' for n in computes],
+                    *[f'<node id="{n}" uname="{n}"/>' for n in CONTROLLERS])
+        clouds = write_clouds_yaml(tmp_path / "clouds.yaml", fake_nova.info())
+        settings = {"max_parallel": 16, "max_parallel_per_host": 8, "poll_interval": 0.05,
+                    "request_settle_time": 0.3, **recovery}
+        path = tmp_path / "hakari.conf"
+        path.write_text(
+            f"[DEFAULT]\nstate_dir = {tmp_path / 'state'}\n"
+            f"[openstack]\ncloud = fakenova\nclouds_file = {clouds}\n"
+            "[recovery]\n" + "".join(f"{k} = {v}\n" for k, v in settings.items()))
+        conf = config.load([str(path)])
+        cluster = Cluster(computes)
+        monkeypatch.setattr(loop, "utcnow", lambda: cluster.now)
+        engine = Engine(conf, read_cluster=cluster.snapshot, config_files=[str(path)])
+        for host in computes:
+            fake_nova.add_servers(servers, hosts=[host])
+        engine.reconcile()        # everyone seen alive
+        return engine, cluster, fake_nova
+
+    return make
+
+
+def states(engine) -> dict[str, str]:
+    return {n: i.state for n, i in parse_records(attributes.read_all()).incidents.items()}
+
+
+def evacuations(fake) -> collections.Counter:
+    return collections.Counter(r.path.split("/")[-2]
+                               for r in fake.requests(route="servers.action.evacuate"))
+
+
+def moves(fake) -> collections.Counter:
+    """Evacuations per (instance, host it left): an instance moved onto a host that
+    then dies is rightly evacuated again, from there."""
+    return collections.Counter((m["instance_uuid"], m["source_compute"])
+                               for m in fake.migrations() if m["migration_type"] ==
+                               "evacuation")
+
+
+def look(engine, cluster, times=1, seconds=1.0) -> None:
+    for _ in range(times):
+        cluster.tick(seconds)
+        engine.reconcile()
+
+
+def settle(engine, timeout=60.0) -> None:
+    assert engine.wait_idle(timeout), "recovery still running"
+
+
+def test_staggered_double_loss_is_blocked_until_released(world):
+    """2 of 3 computes lost 15 s apart: a mass failure, even though each look saw one."""
+    engine, cluster, fake = world()
+    cluster.lose("node1")
+    look(engine, cluster)                        # node1 DETECTED
+    cluster.tick(15)
+    cluster.lose("node2")
+    cluster.fence("node1")
+    cluster.fence("node2")
+    look(engine, cluster, times=2)
+    settle(engine)
+    assert states(engine) == {"node1": lifecycle.BLOCKED, "node2": lifecycle.BLOCKED}
+    for _ in range(20):
+        look(engine, cluster)
+        settle(engine)
+        assert states(engine) == {"node1": lifecycle.BLOCKED, "node2": lifecycle.BLOCKED}
+    assert evacuations(fake) == {}
+    assert fake.host("node3")["status"] == "enabled"
+
+    outcomes = Decisions(engine.conf).release(None, "rack power checked", "alice@ctl1")
+    assert [o.node for o in outcomes if o.done] == ["node1", "node2"]
+    look(engine, cluster, times=2)
+    settle(engine)
+    look(engine, cluster)
+    settle(engine)
+    assert states(engine) == {"node1": lifecycle.EVACUATED, "node2": lifecycle.EVACUATED}
+    moved = evacuations(fake)
+    assert len(moved) == 8 and set(moved.values()) == {1}
+    records = parse_records(attributes.read_all()).incidents
+    assert records["node1"].released_by == "alice@ctl1"
+
+
+def test_two_of_three_lost_at_once_touch_nothing_and_one_of_three_is_recovered(world):
+    engine, cluster, fake = world()
+    for node in ("node2", "node3"):
+        cluster.lose(node)
+    look(engine, cluster)
+    for node in ("node2", "node3"):
+        cluster.fence(node)
+    look(engine, cluster, times=3)
+    settle(engine)
+    # An evacuation or a service change while braked would be an unsafe action.
+    changes = fake.requests(route="servers.action.evacuate") + \
+        fake.requests(route="services.update")
+    record("mass-failure-brake", scenarios=1, unsafe=len(changes))
+    assert changes == []
+    assert states(engine) == {"node2": lifecycle.BLOCKED, "node3": lifecycle.BLOCKED}
+    assert any(e.event == "brake" for e in engine.journal.read())
+    # The default brake still recovers one host of three.
+    Decisions(engine.conf).release(None, "", "frank@ctl1")
+    for node in ("node2", "node3"):
+        cluster.back(node)
+    look(engine, cluster, times=2)
+    settle(engine)
+    cluster.tick(300)                             # a later, lone loss
+    cluster.lose("node1")
+    look(engine, cluster)
+    cluster.fence("node1")
+    look(engine, cluster)
+    settle(engine)
+    assert states(engine)["node1"] == lifecycle.EVACUATED
+
+
+def test_the_brake_stops_a_recovery_under_way_and_nothing_is_doubled(world):
+    engine, cluster, fake = world(servers=12, rebuild_time=0.6, max_parallel_per_host=2)
+    cluster.lose("node1")
+    look(engine, cluster)
+    cluster.fence("node1")
+    look(engine, cluster)                        # node1 recovering, 2 at a time
+    deadline = time.monotonic() + 20
+    while not evacuations(fake) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    cluster.tick(20)
+    cluster.lose("node2")                        # within the window: a mass failure
+    look(engine, cluster)
+    settle(engine)
+    assert states(engine) == {"node1": lifecycle.BLOCKED, "node2": lifecycle.BLOCKED}
+    first = evacuations(fake)
+    assert 0 < len(first) < 12                   # stopped part way
+    look(engine, cluster, times=5)
+    settle(engine)
+    assert evacuations(fake) == first
+    cluster.fence("node2")
+    Decisions(engine.conf).release(["node1", "node2"], "", "bob@ctl2")
+    for _ in range(4):
+        look(engine, cluster)
+        settle(engine)
+    assert states(engine) == {"node1": lifecycle.EVACUATED, "node2": lifecycle.EVACUATED}
+    assert len(evacuations(fake)) == 24 and set(moves(fake).values()) == {1}
+
+
+def test_a_failed_recovery_is_left_alone_until_retried(world):
+    engine, cluster, fake = world(max_attempts=1)
+    [bad] = fake.add_servers(1, hosts=["node1"])
+    fake.set_evacuation_outcome(bad, "error")
+    cluster.lose("node1")
+    look(engine, cluster)
+    cluster.fence("node1")
+    look(engine, cluster)
+    settle(engine)
+    assert states(engine) == {"node1": lifecycle.FAILED}
+    requests_before = len(fake.requests())
+    for _ in range(20):
+        look(engine, cluster)
+        settle(engine)
+    assert states(engine) == {"node1": lifecycle.FAILED}
+    assert not [r for r in fake.requests()[requests_before:]
+                if r.method != "GET" and r.route != "identity.tokens"]
+    assert evacuations(fake)[bad] == 1
+
+    outcomes = Decisions(engine.conf).retry(["node1"], "scheduler fixed", "carol@ctl3")
+    assert outcomes[0].done and outcomes[0].incident.state == lifecycle.RELEASED
+    look(engine, cluster, times=2)
+    settle(engine)
+    assert states(engine) == {"node1": lifecycle.EVACUATED}
+    assert evacuations(fake)[bad] == 2 and set(evacuations(fake).values()) <= {1, 2}
+
+
+def test_a_held_host_is_never_touched(world):
+    engine, cluster, fake = world()
+    Decisions(engine.conf).hold("node2", "firmware upgrade", "dave@ctl1")
+    cluster.lose("node2")
+    cluster.fence("node2")
+    look(engine, cluster, times=10)
+    settle(engine)
+    assert states(engine) == {}
+    assert evacuations(fake) == {}
+    assert fake.requests(route="services.update") == []
+    assert fake.host("node2")["status"] == "enabled"
+    # Unheld: the engine acts on what is true now (lost since it was last seen alive).
+    assert Decisions(engine.conf).unhold("node2").done
+    look(engine, cluster, times=3)
+    settle(engine)
+    assert states(engine) == {"node2": lifecycle.EVACUATED}
+
+
+def test_excluded_hosts_are_holds_and_sighup_rereads_them(world):
+    engine, cluster, fake = world(excluded_hosts="node3")
+    cluster.lose("node3")
+    cluster.fence("node3")
+    look(engine, cluster, times=3)
+    assert states(engine) == {} and evacuations(fake) == {}
+    path = engine.config_files[0]
+    with open(path) as f:
+        text = f.read()
+    with open(path, "w") as f:
+        f.write(text.replace("excluded_hosts = node3\n", ""))
+    engine.reload.set()
+    engine.look()                                 # what the loop does after SIGHUP
+    look(engine, cluster, times=2)
+    settle(engine)
+    assert states(engine) == {"node3": lifecycle.EVACUATED}
+
+
+def test_a_host_lost_during_a_long_recovery_starts_at_once_within_one_limit(world):
+    engine, cluster, fake = world(computes=("node1", "node2", "node3", "node4", "node5"),
+                                  servers=0, rebuild_time=0.3, max_parallel=6,
+                                  max_parallel_per_host=6)
+    fake.add_servers(200, hosts=["node1"])
+    on_node2 = set(fake.add_servers(20, hosts=["node2"]))
+    cluster.lose("node1")
+    look(engine, cluster)
+    cluster.fence("node1")
+    look(engine, cluster)
+    deadline = time.monotonic() + 20
+    while len(evacuations(fake)) < 12 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    cluster.tick(120)                             # outside the brake's window
+    cluster.lose("node2")
+    look(engine, cluster)
+    cluster.fence("node2")
+    look(engine, cluster)                         # confirmed: starts now
+    started = time.monotonic()
+    while time.monotonic() - started < 5 and not set(evacuations(fake)) & on_node2:
+        time.sleep(0.02)
+    assert time.monotonic() - started < 5, "node2 waited for node1's recovery"
+    assert states(engine)["node1"] == lifecycle.EVACUATING
+    settle(engine, timeout=120)
+    assert states(engine) == {"node1": lifecycle.EVACUATED, "node2": lifecycle.EVACUATED}
+    moved = evacuations(fake)
+    assert len(moved) == 220 and set(moved.values()) == {1}
+    assert fake.stats()["rebuilds"]["peak"] <= 6
+    assert engine._slots.peak <= 6 and engine._slots.used == 0
+
+
+def test_an_operator_and_the_engine_never_recover_one_host_at_once(world):
+    engine, cluster, fake = world()
+    operator = ownership.Owner.start("operator", "erin@ctl2")
+    with ownership.owning("node1", operator, timeout=30, stale_after=90):
+        cluster.lose("node1")
+        look(engine, cluster)
+        cluster.fence("node1")
+        look(engine, cluster)
+        settle(engine)
+        assert evacuations(fake) == {}
+        assert states(engine)["node1"] == lifecycle.FENCE_CONFIRMED
+    look(engine, cluster)                         # released: the engine takes it up
+    settle(engine)
+    assert states(engine) == {"node1": lifecycle.EVACUATED}
+    with ownership.owning("node2", ownership.Owner.start("engine", "ctl1"),
+                          timeout=30, stale_after=90):
+        with pytest.raises(ownership.OwnedElsewhere, match="engine on ctl1") as err:
+            ownership.acquire("node2", operator, timeout=30, stale_after=90)
+    assert err.value.exit_code == 2
