@@ -130,8 +130,9 @@ TRANSITIONS: tuple[Transition, ...] = tuple(
     + _t([HOST_RETURNED], ENABLED,
          "its nova-compute is up again and re-enabled if hakari disabled it "
          "(safety rule 5)")
-    + _t([DETECTED, FENCE_FAILED, RELEASED], ENABLED,
-         "the host is online again before any recovery started: nothing to do")
+    + _t([DETECTED, FENCE_FAILED, RELEASED], HOST_RETURNED,
+         "the host is online again before any (more) of its instances were evacuated: "
+         "nothing more to recover; its nova-compute may start")
 )
 
 _ALLOWED = {(t.source, t.target): t for t in TRANSITIONS}

@@ -174,6 +174,10 @@ def run_drill(lab, stack, conf: str, servers: list[dict]) -> int:
         if svc.is_forced_down and svc.status == "disabled":
             tl.at("nova-down", f"Nova: {VICTIM} forced down and disabled "
                   f"(\"{svc.disabled_reason}\")")
+        elif "nova-down" in tl.marks and svc.status == "enabled" and not svc.is_forced_down:
+            # Whoever did it (fence_hakari's unfencing or the engine), Nova says so.
+            tl.at("enabled", f"Nova: {VICTIM}'s nova-compute re-enabled, no longer "
+                  "forced down")
         events, offset = read_journal(journal, offset)
         for ev in events:
             if ev.event == "state":

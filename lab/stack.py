@@ -52,11 +52,6 @@ def nova_device_xml(conf_path: str, nodes: list[str], evacuation_wait: float) ->
         f'<nvpair id="{NOVA_DEVICE_ID}-conf" name="config_file" value="{conf_path}"/>'
         f'<nvpair id="{NOVA_DEVICE_ID}-wait" name="evacuation_wait" value="{evacuation_wait:g}"/>'
         "</instance_attributes>"
-        # As deployed (docs/deployment.md, the rendered CIB): the unfencing device, so a
-        # fenced host rejoins only through fence_hakari's `on`.
-        f'<meta_attributes id="{NOVA_DEVICE_ID}-meta">'
-        f'<nvpair id="{NOVA_DEVICE_ID}-provides" name="provides" value="unfencing"/>'
-        "</meta_attributes>"
         f'<operations><op id="{NOVA_DEVICE_ID}-monitor" name="monitor" interval="60s"/>'
         "</operations></primitive>")
 

@@ -322,7 +322,9 @@ class Engine:
         """Safety rule 5: only incidents past their evacuations (or that never started
         one) get here; undo hakari's force-down, then re-enable once Nova sees the
         compute up again."""
-        if incident.state == lifecycle.EVACUATED:
+        if incident.state != lifecycle.HOST_RETURNED:
+            # Its nova-compute may start now (compute-guard) and must, for Nova to let
+            # hakari lift the force-down after any evacuation it made.
             incident = self.store.transition(incident, host, lifecycle.HOST_RETURNED,
                                              f"{node} is back online")
         service = unfence_in_nova(

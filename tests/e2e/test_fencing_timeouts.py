@@ -40,9 +40,16 @@ EVACUATION_DELAY = 15
 @pytest.fixture(scope="module")
 def timeouts(drill):
     """The engine fault drills' stack (a module-scoped one of this module's own), with
-    the slow evacuation configured."""
+    unfencing enabled and the slow evacuation configured."""
+    from lab.stack import NOVA_DEVICE_ID
+
     lab = drill.lab
-    # The lab's fence_hakari device provides unfencing, as deployed. Unfencing follows probes of the fence devices: the DC may never need one.
+    # As docs/deployment.md configures it: without provides=unfencing the scheduler
+    # never unfences anything and fence_hakari's `on` never runs.
+    lab.exec("node1", ["crm_resource", "--resource", NOVA_DEVICE_ID, "--meta",
+                       "--set-parameter", "provides", "--parameter-value", "unfencing"],
+             timeout=60)
+    # Unfencing follows probes of the fence devices: the DC may never need one.
     lab.wait(lambda v: unfenced(v, VICTIM), timeout=60, what=f"{VICTIM} unfenced")
     conf = drill.stack.engine_config("hakari-timeouts", {
         "cluster": {"compute_nodes": faults.COMPUTES, "reconcile_interval": 2},

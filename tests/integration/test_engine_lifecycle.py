@@ -21,6 +21,7 @@ from hakari.engine import loop
 from hakari.engine.loop import Engine
 from hakari.model import ClusterSnapshot, FenceEvent, NodeState
 from hakari.operator import Decisions
+from hakari.recovery.manual import ManualEvacuation
 from hakari.recovery.store import parse_records
 from lab.fakenova.sdk import write_clouds_yaml
 from tests.soak_counters import record
@@ -168,12 +169,21 @@ def test_two_of_three_lost_at_once_touch_nothing_and_one_of_three_is_recovered(w
     assert changes == []
     assert states(engine) == {"node2": lifecycle.BLOCKED, "node3": lifecycle.BLOCKED}
     assert any(e.event == "brake" for e in engine.journal.read())
-    # The default brake still recovers one host of three.
+    # Released while back online (a reboot fencing powered them on): nothing is
+    # evacuated, and the incident may not wait in RELEASED for a nova-compute that
+    # compute-guard holds back in RELEASED: it goes HOST_RETURNED, then ENABLED once up.
+    fake.kill_host("node2")
     Decisions(engine.conf).release(None, "", "frank@ctl1")
     for node in ("node2", "node3"):
         cluster.back(node)
     look(engine, cluster, times=2)
     settle(engine)
+    assert states(engine) == {"node2": lifecycle.HOST_RETURNED, "node3": lifecycle.ENABLED}
+    fake.revive_host("node2")
+    look(engine, cluster)
+    assert states(engine) == {"node2": lifecycle.ENABLED, "node3": lifecycle.ENABLED}
+    assert evacuations(fake) == {}
+    # The default brake still recovers one host of three.
     cluster.tick(300)                             # a later, lone loss
     cluster.lose("node1")
     look(engine, cluster)
@@ -324,3 +334,22 @@ def test_an_operator_and_the_engine_never_recover_one_host_at_once(world):
         with pytest.raises(ownership.OwnedElsewhere, match="engine on ctl1") as err:
             ownership.acquire("node2", operator, timeout=30, stale_after=90)
     assert err.value.exit_code == 2
+
+
+def test_hakari_evacuate_refuses_while_the_engine_recovers_the_host(world):
+    engine, cluster, fake = world()
+    cluster.lose("node1")
+    look(engine, cluster)
+    cluster.fence("node1")
+    job = ManualEvacuation(engine.conf, "node1", read_cluster=cluster.snapshot)
+    preview = job.prepare()
+    with ownership.owning("node1", ownership.Owner.start("engine", "ctl3"),
+                          timeout=30, stale_after=90):
+        with pytest.raises(ownership.OwnedElsewhere, match="the engine on ctl3") as err:
+            job.execute(preview)
+    assert err.value.exit_code == 2
+    assert evacuations(fake) == {} and fake.requests(route="services.update") == []
+    # Free again: the operator's recovery runs, and the engine then leaves it alone.
+    report = job.execute(job.prepare())
+    assert report.incident.state == lifecycle.EVACUATED
+    assert set(moves(fake).values()) == {1}
