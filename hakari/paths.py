@@ -44,28 +44,32 @@ CLUSTER_USER = "hacluster"
 CLUSTER_GROUP = "haclient"
 
 
+def _in(state_dir: str, name: str) -> str:
+    return f"{state_dir.rstrip('/')}/{name}"
+
+
 def spool_dir(state_dir: str) -> str:
-    return f"{state_dir.rstrip('/')}/{SPOOL_DIR}"
+    return _in(state_dir, SPOOL_DIR)
 
 
 def wake_socket(state_dir: str) -> str:
-    return f"{state_dir.rstrip('/')}/{WAKE_SOCKET}"
+    return _in(state_dir, WAKE_SOCKET)
 
 
 def heartbeat_file(state_dir: str) -> str:
-    return f"{state_dir.rstrip('/')}/{HEARTBEAT_FILE}"
+    return _in(state_dir, HEARTBEAT_FILE)
 
 
 def done_dir(state_dir: str) -> str:
-    return f"{state_dir.rstrip('/')}/{SPOOL_DONE_DIR}"
+    return _in(state_dir, SPOOL_DONE_DIR)
 
 
 def quarantine_dir(state_dir: str) -> str:
-    return f"{state_dir.rstrip('/')}/{SPOOL_QUARANTINE_DIR}"
+    return _in(state_dir, SPOOL_QUARANTINE_DIR)
 
 
 def install_manifest(state_dir: str) -> str:
-    return f"{state_dir.rstrip('/')}/{INSTALL_MANIFEST}"
+    return _in(state_dir, INSTALL_MANIFEST)
 
 
 # Directories the system or other packages own. hakari may keep files in them but never

@@ -66,3 +66,19 @@ def offline_cib(tmp_path, monkeypatch):
 @pytest.fixture
 def data_dir() -> pathlib.Path:
     return DATA
+
+
+@pytest.fixture
+def rename_fails(monkeypatch):
+    """fail(name): from now on, renaming the directory entry ``name`` (os.rename with
+    dir fds, as the spool does) fails with EIO, as on a failing disk."""
+    real = os.rename
+    failing: set[str] = set()
+
+    def rename(src, dst, **kw):
+        if src in failing:
+            raise OSError(5, "Input/output error")
+        return real(src, dst, **kw)
+
+    monkeypatch.setattr(os, "rename", rename)
+    return failing.add

@@ -288,22 +288,16 @@ def test_root_never_follows_or_opens_what_hacluster_plants(state, tmp_path):
         str(p) for p in spool_dir.iterdir()}
 
 
-def test_an_entry_that_cannot_be_moved_is_reported_and_the_scan_goes_on(state, monkeypatch):
+def test_an_entry_that_cannot_be_moved_is_reported_and_the_scan_goes_on(
+        state, monkeypatch, rename_fails):
     state_dir, conf = state
     assert alert(FENCING, conf) == 0
     assert alert(NODE, conf) == 0
     (state_dir / "spool" / "garbage").write_text("x")
-    real_rename = os.rename
-
-    def failing(src, dst, **kw):
-        if src == "garbage":
-            raise OSError(5, "Input/output error")
-        return real_rename(src, dst, **kw)
-
-    monkeypatch.setattr(os, "rename", failing)
+    rename_fails("garbage")
     spool = Spool(str(state_dir))
     assert len(spool.pending()) == 2
     assert "Input/output error" in spool.stuck["garbage"]
-    monkeypatch.setattr(os, "rename", real_rename)
+    monkeypatch.undo()
     assert len(spool.pending()) == 2 and spool.stuck == {}
     assert [q.name for q in spool.quarantined] == ["garbage"]

@@ -73,7 +73,7 @@ def wait_until(cond, timeout=10.0):
         time.sleep(0.02)
 
 
-def test_bad_spool_entries_never_stop_the_engine(running, monkeypatch):
+def test_bad_spool_entries_never_stop_the_engine(running, rename_fails):
     start, conf_path = running
     engine, thread = start()
     spool = engine.spool.dir
@@ -84,14 +84,7 @@ def test_bad_spool_entries_never_stop_the_engine(running, monkeypatch):
     # And one entry whose move fails with a disk error, every time.
     with open(os.path.join(spool, "stuck"), "w") as f:
         f.write("x")
-    real_rename = os.rename
-
-    def failing(src, dst, **kw):
-        if src == "stuck":
-            raise OSError(5, "Input/output error")
-        return real_rename(src, dst, **kw)
-
-    monkeypatch.setattr(os, "rename", failing)
+    rename_fails("stuck")
     assert agent.main({**FENCING, "CRM_alert_recipient": conf_path}) == 0
     looks = engine.looks
     wait_until(lambda: engine.looks > looks)          # the alert's nudge
