@@ -129,6 +129,10 @@ def main() -> int:
               {"HAKARI_CRASH_SEED": seed}, 900) for seed in seeds]
     plan += [(f"scale #{i + 1}", ["tests/integration/test_recovery_scale.py"], {}, 1200)
              for i in range(repeat)]
+    # The mass-failure brake over the cluster: staggered and simultaneous losses, a
+    # recovery stopped part way; nothing may be evacuated or touched while braked.
+    plan.append(("brake", ["tests/integration/test_engine_lifecycle.py", "-k",
+                           "staggered or brake or lost_at_once"], {}, 900))
     if drills is not None:
         plan.append(("lab drills", ["tests/e2e/test_engine_faults.py", "-k", "random_drills",
                                     "-s", "-o", "timeout=3600"], {"HAKARI_DRILLS": drills},

@@ -137,6 +137,9 @@ def test_staggered_double_loss_is_blocked_until_released(world):
         look(engine, cluster)
         settle(engine)
         assert states(engine) == {"node1": lifecycle.BLOCKED, "node2": lifecycle.BLOCKED}
+    # An evacuation or a service change while braked would be an unsafe action.
+    braked_changes = fake.requests(route="servers.action.evacuate") + \
+        fake.requests(route="services.update")
     assert evacuations(fake) == {}
     assert fake.host("node3")["status"] == "enabled"
 
@@ -148,6 +151,8 @@ def test_staggered_double_loss_is_blocked_until_released(world):
     settle(engine)
     assert states(engine) == {"node1": lifecycle.EVACUATED, "node2": lifecycle.EVACUATED}
     moved = evacuations(fake)
+    record("mass-failure-brake", scenarios=1, unsafe=len(braked_changes), recovered=len(moved),
+           duplicates=sum(n - 1 for n in moves(fake).values()))
     assert len(moved) == 8 and set(moved.values()) == {1}
     records = parse_records(attributes.read_all()).incidents
     assert records["node1"].released_by == "alice@ctl1"
@@ -218,6 +223,8 @@ def test_the_brake_stops_a_recovery_under_way_and_nothing_is_doubled(world):
         look(engine, cluster)
         settle(engine)
     assert states(engine) == {"node1": lifecycle.EVACUATED, "node2": lifecycle.EVACUATED}
+    record("mass-failure-brake", scenarios=1, recovered=len(moves(fake)),
+           duplicates=sum(n - 1 for n in moves(fake).values()))
     assert len(evacuations(fake)) == 24 and set(moves(fake).values()) == {1}
 
 
