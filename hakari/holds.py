@@ -53,23 +53,32 @@ def from_value(node: str, raw: str) -> Hold:
         return Hold(node, "?", "unreadable hold record in the CIB")
 
 
+def _configured(excluded: Iterable[str], names: HostNameMap) -> set[str]:
+    return {names.to_node(h.strip()) for h in excluded if h.strip()}
+
+
 def current(raw: Mapping[str, Mapping[str, str]], excluded: Iterable[str],
             names: HostNameMap) -> dict[str, Hold]:
     """Every hold by node name: the CIB's (``raw``: node -> hakari attributes, as
     attributes.read_all returns them) and the configured ones."""
-    held = {names.to_node(h.strip()): Hold(names.to_node(h.strip()), FROM_CONFIG, "",
-                                           configured=True)
-            for h in excluded if h.strip()}
+    held = {node: Hold(node, FROM_CONFIG, "", configured=True)
+            for node in _configured(excluded, names)}
     for node, attrs in raw.items():
         if attrs.get(HOLD_ATTRIBUTE):
             held.setdefault(node, from_value(node, attrs[HOLD_ATTRIBUTE]))
     return held
 
 
+def of_cluster(conf) -> dict[str, Hold]:
+    """Every hold, read from the CIB (one cibadmin call) and the configuration."""
+    return current(attributes.read_all(timeout=conf.cluster.tool_timeout),
+                   conf.recovery.excluded_hosts, HostNameMap.from_config(conf))
+
+
 def of_node(node: str, excluded: Iterable[str], names: HostNameMap, *,
             timeout: float) -> Hold | None:
     """The hold on one node, if any (one crm_attribute call)."""
-    if node in {names.to_node(h.strip()) for h in excluded if h.strip()}:
+    if node in _configured(excluded, names):
         return Hold(node, FROM_CONFIG, "", configured=True)
     raw = attributes.query(node, HOLD_ATTRIBUTE, timeout=timeout)
     return from_value(node, raw) if raw else None

@@ -59,14 +59,12 @@ def run(args) -> int:
 def _holds(conf) -> dict:
     """node -> holds.Hold; the configured ones only when the CIB cannot be read."""
     from hakari import holds
-    from hakari.cluster import attributes
     from hakari.hostnames import HostNameMap
 
     try:
-        raw = attributes.read_all(timeout=conf.cluster.tool_timeout)
+        return holds.of_cluster(conf)
     except HakariError:
-        raw = {}
-    return holds.current(raw, conf.recovery.excluded_hosts, HostNameMap.from_config(conf))
+        return holds.current({}, conf.recovery.excluded_hosts, HostNameMap.from_config(conf))
 
 
 def _cib_incidents(conf, nodes) -> tuple[dict, bool | None]:

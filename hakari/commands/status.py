@@ -70,13 +70,8 @@ def run(args) -> int:
 
 
 def _holds(conf) -> dict:
-    """node -> holds.Hold: the CIB's and the configured ones."""
     from hakari import holds
-    from hakari.cluster import attributes
-    from hakari.hostnames import HostNameMap
-
-    return holds.current(attributes.read_all(timeout=conf.cluster.tool_timeout),
-                         conf.recovery.excluded_hosts, HostNameMap.from_config(conf))
+    return holds.of_cluster(conf)
 
 
 def _from_file(path: str) -> ClusterSnapshot:
