@@ -114,12 +114,12 @@ def child(conf_path: str, hosts: str) -> int:
     """Recover ``hosts`` as the engine would; print timing and peak RSS as JSON."""
     from hakari import config
     from hakari.model import Incident
-    from hakari.recovery.evacuator import Limits
-    from hakari.recovery.host_recovery import HostRecovery, Job
-    from hakari.recovery.journal import Journal
-    from hakari.recovery.nova import Nova
+    from hakari.recovery.host.evacuator import Limits
+    from hakari.recovery.host.recovery import HostRecovery, Job
+    from hakari.records.journal import Journal
+    from hakari.nova.client import Nova
     from hakari.recovery.policy import Policy
-    from hakari.recovery.store import LocalStore, incident_id
+    from hakari.records.store import LocalStore, incident_id
 
     conf = config.load([conf_path])
     nova = Nova.connect(conf)

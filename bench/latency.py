@@ -54,7 +54,7 @@ def fencing_alert_time(state_dir: str, after: float) -> float | None:
 
 
 def first_request_time(journal: str, after: float) -> tuple[float | None, str | None]:
-    from hakari.recovery.journal import Event
+    from hakari.records.journal import Event
 
     first, incident = None, None
     if not os.path.exists(journal):
@@ -121,7 +121,7 @@ def main(argv=None) -> int:
 
 
 def measure(n_runs: int) -> list[dict]:
-    from hakari.recovery.journal import JOURNAL_NAME
+    from hakari.records.journal import JOURNAL_NAME
     from lab import demo
     from lab.cluster import Lab
     from lab.stack import Stack, run_hakari

@@ -3,7 +3,7 @@ host enabled again. Pure; no I/O.
 
 Every state, every group of states the rest of hakari reasons with, and every allowed
 transition (with what triggers it and who may make it) is declared here and nowhere
-else. The stores (hakari.recovery.store) refuse any change this table does not allow,
+else. The stores (hakari.records.store) refuse any change this table does not allow,
 before writing anything. docs/incidents.md is generated from this module
 (``python -m hakari.lifecycle``); a test fails when it is stale.
 """

@@ -14,8 +14,8 @@ from hakari.cluster import attributes
 from hakari.errors import HakariError
 from hakari.hostnames import HostNameMap
 from hakari.model import Incident
-from hakari.recovery.journal import Journal, utcnow
-from hakari.recovery.store import ClusterStore, parse_records
+from hakari.records.journal import Journal, utcnow
+from hakari.records.store import ClusterStore, parse_records
 
 
 def who() -> str:

@@ -144,7 +144,7 @@ def run_drill(lab, stack, conf: str, servers: list[dict]) -> int:
     from openstack import config as os_config
 
     from hakari.cluster.crm_mon import parse_crm_mon
-    from hakari.recovery.journal import JOURNAL_NAME, Event
+    from hakari.records.journal import JOURNAL_NAME, Event
 
     admin = openstack.connection.Connection(config=os_config.OpenStackConfig(
         config_files=[stack.nova.clouds_yaml], load_envvars=False).get_one(stack.nova.cloud))
@@ -210,7 +210,7 @@ def run_drill(lab, stack, conf: str, servers: list[dict]) -> int:
 
 
 def read_journal(path: str, offset: int):
-    from hakari.recovery.journal import Event
+    from hakari.records.journal import Event
 
     if not os.path.exists(path):
         return [], offset

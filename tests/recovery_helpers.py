@@ -5,7 +5,7 @@ from __future__ import annotations
 import pathlib
 
 from hakari import config
-from hakari.recovery.nova import Nova
+from hakari.nova.client import Nova
 
 
 def conf_for_fake(fake, tmp_path: pathlib.Path, **recovery):

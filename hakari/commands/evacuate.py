@@ -52,7 +52,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     conf = load_config(args)
-    from hakari.recovery.manual import ManualEvacuation
+    from hakari.recovery.host.manual import ManualEvacuation
 
     job = ManualEvacuation(conf, args.host, assume_fenced=args.assume_fenced,
                            force=args.force, warn=_warn)

@@ -27,8 +27,8 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     conf = load_config(args)
-    from hakari.recovery.history import render_text, summarize
-    from hakari.recovery.journal import JOURNAL_NAME, Journal
+    from hakari.records.history import render_text, summarize
+    from hakari.records.journal import JOURNAL_NAME, Journal
 
     journal = Journal(os.path.join(conf.state_dir, JOURNAL_NAME))
     events = list(journal.read())
@@ -72,7 +72,7 @@ def _cib_incidents(conf, nodes) -> tuple[dict, bool | None]:
     (.., None) when there was nothing to ask."""
     from hakari.cluster import attributes
     from hakari.errors import ClusterNotConnected, ToolFailed, ToolNotFound
-    from hakari.recovery.store import INCIDENT_ATTRIBUTE, from_record
+    from hakari.records.store import INCIDENT_ATTRIBUTE, from_record
 
     found: dict = {}
     if not nodes:

@@ -1,5 +1,5 @@
 """`hakari notify process HOST`: an external monitor reports nova-compute failing (or,
-with --healthy, healthy again) on a live host. See hakari/recovery/process_decision.py.
+with --healthy, healthy again) on a live host. See hakari/recovery/process/decision.py.
 """
 
 from __future__ import annotations
@@ -34,10 +34,11 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     conf = load_config(args)
     from hakari.hostnames import HostNameMap
-    from hakari.recovery import process_decision as pd
-    from hakari.recovery.journal import Journal
-    from hakari.recovery.nova import Nova, NovaNotFound
-    from hakari.recovery.process_recovery import ProcessRecovery
+    from hakari.recovery.process import decision as pd
+    from hakari.records.journal import Journal
+    from hakari.nova.client import Nova
+    from hakari.nova.errors import NovaNotFound
+    from hakari.recovery.process.recovery import ProcessRecovery
 
     nova = Nova.connect(conf)
     host = args.host

@@ -1,6 +1,6 @@
 """`hakari recover-instance UUID`: an external monitor found an HA instance stopped or in
 ERROR; bring it back to ACTIVE (start or hard reboot, per [instance_failure]), verified,
-with a retry limit kept across runs. See hakari/recovery/instance_decision.py.
+with a retry limit kept across runs. See hakari/recovery/instance/decision.py.
 """
 
 from __future__ import annotations
@@ -28,11 +28,11 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     conf = load_config(args)
-    from hakari.recovery.instance_recovery import InstanceRecovery, Settings
-    from hakari.recovery.journal import Journal, ensure_state_dir
-    from hakari.recovery.nova import Nova
+    from hakari.recovery.instance.recovery import InstanceRecovery, Settings
+    from hakari.records.journal import Journal, ensure_state_dir
+    from hakari.nova.client import Nova
     from hakari.recovery.policy import Policy
-    from hakari.recovery.store import HostLock
+    from hakari.records.store import HostLock
 
     ensure_state_dir(conf.state_dir)
     progress = None

@@ -27,17 +27,17 @@ from hakari.errors import HakariError
 from hakari.hostnames import HostNameMap
 from hakari.install import make_state_dirs
 from hakari.model import ClusterSnapshot, Incident
-from hakari.recovery import brake
-from hakari.recovery.evacuator import Limits, Slots
-from hakari.recovery.failures import PROCESS, FailureBook
-from hakari.recovery.host_recovery import HostRecovery, Job, brake_check, unfence_in_nova
-from hakari.recovery.journal import Journal, ensure_state_dir, utcnow
-from hakari.recovery.nova import Nova
+from hakari.recovery.host import brake
+from hakari.recovery.host.evacuator import Limits, Slots
+from hakari.records.failures import PROCESS, FailureBook
+from hakari.recovery.host.recovery import HostRecovery, Job, brake_check, host_returned
+from hakari.records.journal import Journal, ensure_state_dir, utcnow
+from hakari.nova.client import Nova
 from hakari.recovery.policy import Policy
-from hakari.recovery.process_decision import (CHECK_INTERVAL, FAILURE, Thresholds,
+from hakari.recovery.process.decision import (CHECK_INTERVAL, FAILURE, Thresholds,
                                               is_process_failure)
-from hakari.recovery.process_recovery import ProcessRecovery
-from hakari.recovery.store import ClusterStore, HostLock, Records, incident_id, parse_records
+from hakari.recovery.process.recovery import ProcessRecovery
+from hakari.records.store import ClusterStore, HostLock, Records, incident_id, parse_records
 
 LOG = logging.getLogger("hakari.engine")
 # Acknowledged alerts are forgotten after a day; this often is enough to sweep them.
@@ -319,23 +319,12 @@ class Engine:
         return None
 
     def _returned(self, node: str, host: str, incident: Incident) -> None:
-        """Safety rule 5: only incidents past their evacuations (or that never started
-        one) get here; undo hakari's force-down, then re-enable once Nova sees the
-        compute up again."""
-        if incident.state != lifecycle.HOST_RETURNED:
-            # Its nova-compute may start now (compute-guard) and must, for Nova to let
-            # hakari lift the force-down after any evacuation it made.
-            incident = self.store.transition(incident, host, lifecycle.HOST_RETURNED,
-                                             f"{node} is back online")
-        service = unfence_in_nova(
-            self.nova, host, lambda event, **d: self.journal.record(incident.id, host, event,
-                                                                    **d))
-        if service is None or not service.up:
-            why = "to start and clean up" if service is None else "to report up"
-            self._say(f"return-{node}", f"{node}: back, waiting for its nova-compute {why}",
-                      logging.INFO)
+        incident, waiting = host_returned(self.nova, self.store, self.journal, incident,
+                                          node, host)
+        if waiting:
+            self._say(f"return-{node}", f"{node}: back, waiting for its nova-compute "
+                      f"{waiting}", logging.INFO)
             return
-        self.store.transition(incident, host, lifecycle.ENABLED, f"{node} back and enabled")
         self._said.pop(f"return-{node}", None)
         LOG.warning("%s: back online; incident %s closed", node, incident.id)
 

@@ -1,1 +1,2 @@
-"""Incidents to verified Nova evacuations."""
+"""Recovery: what hakari does for each kind of failure (host, process, instance),
+under one policy (policy.py)."""

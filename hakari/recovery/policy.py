@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Sequence
 
-from hakari.recovery.nova import Aggregate, Server
+from hakari.nova.resources import Aggregate, Server
 
 TRUE_WORDS = frozenset({"true", "yes", "1", "on", "y", "t"})
 SELECTIONS = ("all", "tagged")

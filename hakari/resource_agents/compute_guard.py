@@ -26,8 +26,10 @@ import sys
 import time
 
 from hakari import __version__, lifecycle, paths
+from hakari.cluster import attributes
 from hakari.errors import HakariError
 from hakari.model import INCIDENT_ATTRIBUTE
+from hakari.records.store import from_record
 from hakari.resource_agents import ocf
 from hakari.resource_agents.ocf import (
     OCF_ERR_GENERIC, OCF_ERR_INSTALLED, OCF_NOT_RUNNING, OCF_SUCCESS, Action, AgentInfo,
@@ -70,29 +72,23 @@ class Verdict:
     reason: str
 
 
-def verdict(raw: str | None) -> Verdict:
+def verdict(node: str, raw: str | None) -> Verdict:
     """What start should do given the node's hakari-incident attribute value."""
     if raw is None or not raw.strip():
         return Verdict(True, True, "no incident")
-    try:
-        incident = json.loads(raw)
-    except ValueError:
-        incident = None
-    if not isinstance(incident, dict) or not isinstance(incident.get("state"), str):
-        return Verdict(False, True, f"unreadable {INCIDENT_ATTRIBUTE} attribute; "
-                       "needs an operator")
-    state = incident["state"]
-    ident = incident.get("id")
-    label = f"incident {ident if isinstance(ident, str) else '?'}"[:120]
+    incident = from_record(node, raw)
+    if incident is None:
+        # Garbled, or a state this version does not know: waiting would not help.
+        return Verdict(False, True, f"unreadable {INCIDENT_ATTRIBUTE} attribute (or a "
+                       "state this hakari does not know); needs an operator")
+    label = f"incident {incident.id}"[:120]
+    state = incident.state
     if state in ALLOWED:
         return Verdict(True, True, f"{label} is {state}")
     if state in lifecycle.NOVA_COMPUTE_HELD:
         return Verdict(False, False, f"{label} is {state}: evacuations not finished")
-    if state == lifecycle.FAILED:
-        return Verdict(False, True, f"{label} FAILED and needs an operator; nova-compute "
-                       "stays stopped")
-    return Verdict(False, True, f"{label} in unknown state {state[:40]!r}; needs an "
-                   "operator")
+    return Verdict(False, True, f"{label} is {state} and needs an operator; nova-compute "
+                   "stays stopped")
 
 
 # -- actions ----------------------------------------------------------------------------
@@ -107,7 +103,7 @@ def start(ctx: Context) -> int:
     last = None
     while True:
         try:
-            current = verdict(_incident(node, deadline))
+            current = verdict(node, _incident(node, deadline))
         except HakariError as err:
             # The CIB may be out of reach for a moment (the node is just joining).
             current = Verdict(False, False, f"cannot read the incident: {err}")
@@ -174,8 +170,6 @@ def local_node(ctx: Context) -> str:
 
 
 def _incident(node: str, deadline: float) -> str | None:
-    from hakari.cluster import attributes
-
     timeout = max(1.0, min(TOOL_TIMEOUT, deadline - time.monotonic()))
     return attributes.query(node, INCIDENT_ATTRIBUTE, timeout=timeout)
 

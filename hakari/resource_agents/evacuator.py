@@ -244,7 +244,7 @@ def _load_config(ctx: Context):
     except ConfigError as err:
         # The file is per node: ERR_ARGS lets Pacemaker try a node whose copy is good.
         raise OCFError(OCF_ERR_ARGS, str(err)) from None
-    from hakari.recovery.nova import cloud_name
+    from hakari.nova.cloud import cloud_name
     if not cloud_name(conf):
         raise OCFError(OCF_ERR_ARGS, f"no cloud: set the cloud parameter, [openstack] "
                        f"cloud in {path}, or OS_CLOUD")
@@ -253,7 +253,7 @@ def _load_config(ctx: Context):
 
 def _check_nova(conf) -> None:
     from hakari.errors import HakariError
-    from hakari.recovery.nova import Nova
+    from hakari.nova.client import Nova
 
     conf.set_override("api_timeout", min(NOVA_CHECK_TIMEOUT, conf.openstack.api_timeout),
                       group="openstack")

@@ -7,7 +7,7 @@ returns) re-enables it, but only once the host's incident is past its evacuation
 rule 5), waiting a bounded time for that.
 
 Credentials come from clouds.yaml, found and named as for every hakari command
-(hakari.recovery.nova.cloud_region: ``cloud=`` overrides ``[openstack] cloud``, then
+(hakari.nova.cloud.cloud_region: ``cloud=`` overrides ``[openstack] cloud``, then
 OS_CLOUD); never from the command line, and they are never printed. Stdin is parsed
 strictly (fence_protocol.parse_stdin): a value cannot smuggle in a line of its own, and a
 parameter given twice with different values is refused, exit 1 like any bad input.
@@ -16,19 +16,24 @@ parameter given twice with different values is refused, exit 1 like any bad inpu
 from __future__ import annotations
 
 import datetime as dt
-import json
+import os
 import sys
 import time
 
-from hakari import __version__, lifecycle
+from hakari import __version__, config, holds, lifecycle
+from hakari.cluster import attributes
 from hakari.errors import HakariError
-from hakari.model import FENCED_ATTRIBUTE, INCIDENT_ATTRIBUTE
+from hakari.hostnames import HostNameMap
+from hakari.model import FENCED_ATTRIBUTE, Incident
+from hakari.nova import fencing as nova_fencing
+from hakari.nova.client import Nova
+from hakari.nova.cloud import cloud_name, cloud_region
+from hakari.records.store import read_record
 from hakari.resource_agents.fence_protocol import (
     EXIT_FAIL, EXIT_OFF, EXIT_OK, MAX_INPUT, Param, UsageError, metadata, parse_argv,
     parse_stdin)
 
 NAME = "fence_hakari"
-REASON_PREFIX = "hakari:"
 
 SHORTDESC = "Fence agent that hands fenced compute hosts to Nova for hakari"
 LONGDESC = (
@@ -122,10 +127,6 @@ class _Agent:
     @property
     def conf(self):
         if self._conf is None:
-            import os
-
-            from hakari import config
-
             path = self.values.get("config_file") or config.DEFAULT_CONFIG_FILE
             files = [path] if os.path.exists(path) or "config_file" in self.values else []
             self._conf = config.load(files, self.values.get("cloud") or None)
@@ -134,13 +135,11 @@ class _Agent:
     @property
     def nova(self):
         if self._nova is None:
-            from hakari.recovery.nova import Nova
             self._nova = Nova.connect(self.conf)
         return self._nova
 
     @property
     def names(self):
-        from hakari.hostnames import HostNameMap
         return HostNameMap.from_config(self.conf)
 
     def target(self) -> str:
@@ -155,7 +154,6 @@ class _Agent:
 
     def validate(self) -> int:
         conf = self.conf
-        from hakari.recovery.nova import cloud_name, cloud_region
         if not cloud_name(conf):
             raise UsageError("no cloud: set cloud=, [openstack] cloud in "
                              f"{self.values.get('config_file', 'the config file')} "
@@ -181,7 +179,6 @@ class _Agent:
     def held(self, node: str):
         """The node's hold (hakari hold, or [recovery] excluded_hosts), or None. An
         unreadable CIB is no reason to fail a fencing: then the node counts as not held."""
-        from hakari import holds
         try:
             return holds.of_node(node, self.conf.recovery.excluded_hosts, self.names,
                                  timeout=self.conf.cluster.tool_timeout)
@@ -190,8 +187,6 @@ class _Agent:
             return None
 
     def fence(self, node: str) -> int:
-        from hakari.cluster import attributes
-
         now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
         hold = self.held(node)
         if hold is not None:
@@ -209,23 +204,23 @@ class _Agent:
 
     def _fence_in_nova(self, node: str, now: dt.datetime) -> None:
         host = self.names.to_nova(node)
-        service = self.nova.compute_service(host)
-        if not service.forced_down:
-            service, rid = self.nova.force_down(service)
-            _log(f"{host}: nova-compute forced down (request {rid})")
+        # The engine may not have opened the incident yet: the fencing time names it.
         incident = self.incident(node)
-        if service.enabled or not (service.disabled_reason or "").startswith(REASON_PREFIX):
-            if service.enabled:
-                reason = f"{REASON_PREFIX} fenced at {now.isoformat()}"
-                if incident:
-                    reason += f", incident {incident.get('id')}"
-                _, rid = self.nova.disable(service, reason)
-                _log(f"{host}: nova-compute disabled: {reason} (request {rid})")
+        why = nova_fencing.reason(f"fenced at {now.isoformat()}",
+                                  incident.id if incident else None)
+        nova_fencing.fence(self.nova, host, why, self._reporter(host))
+
+    @staticmethod
+    def _reporter(host: str):
+        def report(event, request_id=None, reason=None, **_):
+            if event == "already-disabled":
+                # Disabled by someone else (maintenance?): their reason stays, and `on`
+                # will then leave it disabled too.
+                _log(f"{host}: already disabled by another party: {(reason or '')[:80]}")
             else:
-                # Disabled by someone else (maintenance?): leave their reason; `on` will
-                # then leave it disabled too.
-                _log(f"{host}: already disabled by another party: "
-                     f"{(service.disabled_reason or '')[:80]}")
+                _log(f"{host}: nova-compute {event}{f': {reason}' if reason else ''} "
+                     f"(request {request_id})")
+        return report
 
     def unfence(self, node: str) -> int:
         hold = self.held(node)
@@ -233,7 +228,6 @@ class _Agent:
             self._unfence_in_nova(node)
         else:
             _log(f"{node}: {hold.describe()}: its nova-compute is left as it is")
-        from hakari.cluster import attributes
         # The host is back: its fencing record no longer describes an outage. The engine
         # relies on this (a down node still carrying the record has been down since).
         attributes.delete(node, FENCED_ATTRIBUTE, timeout=self.conf.cluster.tool_timeout)
@@ -245,24 +239,22 @@ class _Agent:
         deadline = time.monotonic() + self.evacuation_wait()
         while True:
             incident = self.incident(node)
-            state = (incident or {}).get("state")
+            state = incident.state if incident else None
             if state == lifecycle.FAILED:
-                raise HakariError(f"{node}: incident {incident.get('id')} FAILED and needs "
+                raise HakariError(f"{node}: incident {incident.id} FAILED and needs "
                                   "an operator; nova-compute stays disabled")
             if state not in lifecycle.NOVA_COMPUTE_HELD:
                 break
             if time.monotonic() >= deadline:
                 raise HakariError(f"{node}: evacuation not finished (incident "
-                                  f"{incident.get('id')} is {state}); nova-compute stays "
+                                  f"{incident.id} is {state}); nova-compute stays "
                                   "disabled, retry later")
             time.sleep(min(2.0, max(0.0, deadline - time.monotonic())))
-        from hakari.recovery.host_recovery import unfence_in_nova
         # The evacuations are over: the host may rejoin. Nova may still keep it forced
         # down until its nova-compute has started and cleaned up, which only happens
         # after the rejoin: unfencing must not wait for that (it would wait forever);
         # the engine finishes the job once nova-compute is up.
-        if unfence_in_nova(self.nova, host, lambda event, request_id=None, **_: _log(
-                f"{host}: nova-compute {event} (request {request_id})")) is None:
+        if nova_fencing.unfence(self.nova, host, self._reporter(host)) is None:
             _log(f"{host}: Nova keeps it forced down until its nova-compute has started "
                  "and cleaned up; the engine re-enables it then")
 
@@ -285,17 +277,8 @@ class _Agent:
                 print(f"{node},{service.host}")
         return EXIT_OK
 
-    def incident(self, node: str) -> dict | None:
-        from hakari.cluster import attributes
-
-        raw = attributes.query(node, INCIDENT_ATTRIBUTE, timeout=self.conf.cluster.tool_timeout)
-        if not raw:
-            return None
-        try:
-            record = json.loads(raw)
-        except ValueError:
-            raise HakariError(f"{node}: unreadable {INCIDENT_ATTRIBUTE} attribute in the CIB") from None
-        return record if isinstance(record, dict) else None
+    def incident(self, node: str) -> Incident | None:
+        return read_record(node, self.conf.cluster.tool_timeout)
 
 
 def _help() -> str:

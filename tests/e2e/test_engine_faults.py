@@ -90,7 +90,7 @@ def engine_drill(lab, write_conf, engine_timeout: float = 90):
     and running on node1 with the config ``write_conf(stack)`` writes. Torn down after."""
     require_tools("pcs")
     require_nova_venv()
-    from hakari.recovery.journal import JOURNAL_NAME
+    from hakari.records.journal import JOURNAL_NAME
     from lab.stack import Stack, run_hakari as hakari
 
     stack = None

@@ -329,7 +329,7 @@ def spooled_events(spool: str) -> dict[str, dict]:
 
 
 def _chain(drill, stack, lab, admin):
-    from hakari.recovery.journal import JOURNAL_NAME, Event
+    from hakari.records.journal import JOURNAL_NAME, Event
 
     booted = stack.nova.control.boot_servers(VICTIM, project="demo", count=3)
     booted += stack.nova.control.boot_servers(VICTIM, project="alt", count=1, stopped=True)

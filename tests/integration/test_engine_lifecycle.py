@@ -21,8 +21,8 @@ from hakari.engine import loop
 from hakari.engine.loop import Engine
 from hakari.model import ClusterSnapshot, FenceEvent, NodeState
 from hakari.operator import Decisions
-from hakari.recovery.manual import ManualEvacuation
-from hakari.recovery.store import parse_records
+from hakari.recovery.host.manual import ManualEvacuation
+from hakari.records.store import parse_records
 from lab.fakenova.sdk import write_clouds_yaml
 from tests.soak_counters import record
 

@@ -10,8 +10,8 @@ from hakari import config
 from hakari.alerts import agent
 from hakari.engine.loop import Engine
 from hakari.model import ClusterSnapshot, NodeState
-from hakari.recovery.failures import PROCESS, FailureBook
-from hakari.recovery.nova import Nova
+from hakari.records.failures import PROCESS, FailureBook
+from hakari.nova.client import Nova
 from tests.recovery_helpers import conf_for_fake
 
 pytestmark = pytest.mark.timeout(120)

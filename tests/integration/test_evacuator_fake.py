@@ -11,11 +11,11 @@ import pytest
 
 from hakari import lifecycle
 from hakari.model import Incident
-from hakari.recovery.evacuator import Limits
-from hakari.recovery.host_recovery import HostRecovery, Job
-from hakari.recovery.journal import Journal
+from hakari.recovery.host.evacuator import Limits
+from hakari.recovery.host.recovery import HostRecovery, Job
+from hakari.records.journal import Journal
 from hakari.recovery.policy import Policy
-from hakari.recovery.store import LocalStore, incident_id
+from hakari.records.store import LocalStore, incident_id
 from tests.recovery_helpers import conf_for_fake, nova as nova_for
 
 pytestmark = pytest.mark.timeout(120)

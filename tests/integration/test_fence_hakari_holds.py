@@ -13,7 +13,7 @@ import pytest
 from hakari import config, holds
 from hakari.cluster import attributes
 from hakari.model import FENCED_ATTRIBUTE
-from hakari.recovery.nova import Nova
+from hakari.nova.client import Nova
 from hakari.resource_agents import fence_hakari
 from lab.fakenova.sdk import write_clouds_yaml
 

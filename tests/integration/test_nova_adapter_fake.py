@@ -7,7 +7,8 @@ import datetime as dt
 
 import pytest
 
-from hakari.recovery.nova import Nova, NovaConflict, NovaError, NovaNotFound
+from hakari.nova.client import Nova
+from hakari.nova.errors import NovaConflict, NovaError, NovaNotFound
 from tests.recovery_helpers import conf_for_fake
 
 pytestmark = pytest.mark.timeout(120)
@@ -69,7 +70,7 @@ def test_refusals_are_definitive(fake_nova, nova):
 
 
 def test_connection_refused_is_not_ambiguous(tmp_path):
-    from hakari.recovery import nova as novamod
+    from hakari.nova import client as novamod
     import requests
     from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
 

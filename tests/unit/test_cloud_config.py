@@ -15,7 +15,7 @@ import pytest
 
 from hakari import cli, config
 from hakari.errors import HakariError
-from hakari.recovery import nova
+from hakari.nova import cloud as nova
 from hakari.resource_agents import fence_hakari
 from lab.fakenova.sdk import write_clouds_yaml
 

@@ -23,12 +23,12 @@ from hakari import lifecycle
 from hakari.commands import evacuate
 from hakari.display import escape_text, escaped_copy
 from hakari.model import Incident
-from hakari.recovery import manual
-from hakari.recovery.evacuator import Outcome
-from hakari.recovery.host_recovery import HostReport
-from hakari.recovery.journal import Event, Journal
-from hakari.recovery.nova import ComputeService
-from hakari.recovery.plan import Decision
+from hakari.recovery.host import manual
+from hakari.recovery.host.evacuator import Outcome
+from hakari.recovery.host.recovery import HostReport
+from hakari.records.journal import Event, Journal
+from hakari.nova.resources import ComputeService
+from hakari.recovery.host.plan import Decision
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 T0 = dt.datetime(2026, 1, 1, 7, 0, tzinfo=dt.timezone.utc)

@@ -8,16 +8,17 @@ import datetime as dt
 
 import pytest
 
-from hakari.recovery import instance_decision as idec
-from hakari.recovery import process_decision as pd
-from hakari.recovery.failures import (INSTANCE, PROCESS, FailureBook, failures_from_events,
+from hakari.recovery.instance import decision as idec
+from hakari.recovery.process import decision as pd
+from hakari.records.failures import (INSTANCE, PROCESS, FailureBook, failures_from_events,
                                       new_failure, open_failure)
-from hakari.recovery.history import render_text, summarize
-from hakari.recovery.instance_recovery import InstanceRecovery, Settings
-from hakari.recovery.journal import Journal
-from hakari.recovery.nova import ComputeService, NovaError, Server
+from hakari.records.history import render_text, summarize
+from hakari.recovery.instance.recovery import InstanceRecovery, Settings
+from hakari.records.journal import Journal
+from hakari.nova.errors import NovaError
+from hakari.nova.resources import ComputeService, Server
 from hakari.recovery.policy import Policy
-from hakari.recovery.process_recovery import ProcessRecovery
+from hakari.recovery.process.recovery import ProcessRecovery
 
 T0 = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.timezone.utc)
 
@@ -153,7 +154,7 @@ def test_failure_incidents_in_journal_and_incidents_view(tmp_path):
     assert open_failure(events, PROCESS, "node1").state == "DISABLED"
     assert open_failure(events, INSTANCE, "s1") is None
     # The host incident store does not see them.
-    from hakari.recovery.store import LocalStore
+    from hakari.records.store import LocalStore
     assert LocalStore(journal).current("node1") is None
     docs = {s.incident.id: s.document() for s in summarize(events)}
     assert docs[f.id]["kind"] == "instance" and docs[f.id]["state"] == "RECOVERED"

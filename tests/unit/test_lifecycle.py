@@ -13,9 +13,9 @@ import pytest
 
 from hakari import lifecycle
 from hakari.model import Incident
-from hakari.recovery import failures
-from hakari.recovery.journal import Journal
-from hakari.recovery.store import ClusterStore, LocalStore, from_record, to_record
+from hakari.records import failures
+from hakari.records.journal import Journal
+from hakari.records.store import ClusterStore, LocalStore, from_record, to_record
 from tests.unit.test_recovery_journal_store import FakeAttributes
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -121,7 +121,7 @@ def test_the_states_document_is_generated_from_the_declaration():
 _FAILURE_STATES = frozenset(name for names in failures.STATES.values() for name in names)
 STATE_NAMES_ALLOWED = {
     "tests/integration/test_engine_process_failure.py": (
-        _FAILURE_STATES, "a process failure's own DETECTED (hakari.recovery.failures)"),
+        _FAILURE_STATES, "a process failure's own DETECTED (hakari.records.failures)"),
     "tests/integration/test_failures_nova.py": (
         _FAILURE_STATES, "`hakari notify process`: a process failure's own ENABLED"),
     "tests/unit/test_failure_decisions.py": (

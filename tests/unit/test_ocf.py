@@ -139,7 +139,7 @@ def incident(state, **extra):
 
 @pytest.mark.parametrize("state", lifecycle.NAMES)
 def test_every_incident_state_has_a_verdict(state):
-    v = compute_guard.verdict(incident(state))
+    v = compute_guard.verdict("compute1", incident(state))
     if state in (lifecycle.EVACUATED, lifecycle.HOST_RETURNED, lifecycle.ENABLED,
                  lifecycle.BLOCKED, lifecycle.FENCE_FAILED):
         assert v.allow and v.final
@@ -156,5 +156,5 @@ def test_every_incident_state_has_a_verdict(state):
     (incident("MELTED"), False),
 ])
 def test_missing_and_garbled_incidents(raw, allow):
-    v = compute_guard.verdict(raw)
+    v = compute_guard.verdict("compute1", raw)
     assert v.allow is allow and v.final

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from hakari.recovery.capacity import UNLIMITED, Demand, Room, demand_of, unplaceable
-from hakari.recovery.nova import Server
+from hakari.recovery.host.capacity import UNLIMITED, Demand, Room, demand_of, unplaceable
+from hakari.nova.resources import Server
 
 
 def test_demand_of_flavor_and_volume_backed():

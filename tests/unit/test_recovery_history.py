@@ -6,8 +6,8 @@ import datetime as dt
 
 from hakari import lifecycle
 from hakari.model import Incident
-from hakari.recovery.history import render_text, summarize
-from hakari.recovery.journal import Event
+from hakari.records.history import render_text, summarize
+from hakari.records.journal import Event
 
 T0 = dt.datetime(2026, 1, 1, 7, 0, tzinfo=dt.timezone.utc)
 

@@ -11,10 +11,10 @@ import pytest
 
 from hakari import lifecycle
 from hakari.model import Incident
-from hakari.recovery.journal import Event, Journal, JournalError, ensure_state_dir
-from hakari.recovery.store import (ClusterStore, HostLock, LocalStore, StoreError,
+from hakari.records.journal import Event, Journal, JournalError, ensure_state_dir
+from hakari.records.store import (ClusterStore, HostLock, LocalStore, StoreError,
                                    from_record, incident_id, to_record)
-from hakari.recovery.host_recovery import remember
+from hakari.recovery.host.recovery import remember
 
 T0 = dt.datetime(2026, 1, 1, 7, 0, 5, tzinfo=dt.timezone.utc)
 

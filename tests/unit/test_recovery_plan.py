@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from hakari.recovery import plan
-from hakari.recovery.nova import Migration, Server
+from hakari.recovery.host import plan
+from hakari.nova.resources import Migration, Server
 from hakari.recovery.policy import Policy
 
 T0 = dt.datetime(2026, 1, 1, 7, 0, tzinfo=dt.timezone.utc)

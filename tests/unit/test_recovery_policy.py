@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from hakari import config
-from hakari.recovery.brake import mass_failure
-from hakari.recovery.nova import Aggregate, Server
+from hakari.recovery.host.brake import mass_failure
+from hakari.nova.resources import Aggregate, Server
 from hakari.recovery.policy import (Policy, ReservedRotation, expected_statuses, ordered,
                                     priority, reserved_pool, skip_reason, tagged_by, truthy,
                                     uses_reserved)

@@ -11,11 +11,12 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-from hakari.recovery import process_decision as pd
-from hakari.recovery.failures import PROCESS, Failure, FailureBook, new_failure
-from hakari.recovery.journal import Journal, utcnow
-from hakari.recovery.nova import Nova, NovaError
-from hakari.recovery.store import HostLock
+from hakari.recovery.process import decision as pd
+from hakari.records.failures import PROCESS, Failure, FailureBook, new_failure
+from hakari.records.journal import Journal, utcnow
+from hakari.nova.client import Nova
+from hakari.nova.errors import NovaError
+from hakari.records.store import HostLock
 
 SIGNAL_EVENT = "failure-signal"
 

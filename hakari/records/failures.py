@@ -11,7 +11,7 @@ import dataclasses
 import datetime as dt
 from collections.abc import Iterable
 
-from hakari.recovery.journal import Event, Journal, utcnow
+from hakari.records.journal import Event, Journal, utcnow
 
 STATE_EVENT = "failure-state"
 PROCESS, INSTANCE = "process", "instance"

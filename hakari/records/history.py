@@ -8,9 +8,9 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 
 from hakari.model import Incident
-from hakari.recovery.failures import failures_from_events
-from hakari.recovery.journal import Event
-from hakari.recovery.store import incidents_from_events
+from hakari.records.failures import failures_from_events
+from hakari.records.journal import Event
+from hakari.records.store import incidents_from_events
 
 # Per-instance events shown in a timeline only on request: there can be thousands.
 INSTANCE_EVENTS = frozenset({"evacuate-requested", "evacuate-accepted", "evacuate-rejected",

@@ -17,17 +17,19 @@ from hakari.fencing.proof import fencing_proof
 from hakari.hostnames import HostNameMap
 from hakari.model import ClusterSnapshot, Incident
 from hakari.operator import who
-from hakari.recovery import brake
-from hakari.recovery import plan as planmod
-from hakari.recovery.evacuator import Limits
-from hakari.recovery.host_recovery import (HostRecovery, HostReport, Job, apply_unfit,
+from hakari.recovery.host import brake
+from hakari.recovery.host import plan as planmod
+from hakari.recovery.host.evacuator import Limits
+from hakari.recovery.host.recovery import (HostRecovery, HostReport, Job, apply_unfit,
                                            brake_check, capacity_verdicts, gather,
                                            needs_aggregates, remember)
-from hakari.recovery.journal import JOURNAL_NAME, Journal, ensure_state_dir, utcnow
-from hakari.recovery.nova import ComputeService, Nova, NovaError, NovaNotFound
-from hakari.recovery.plan import Decision
+from hakari.records.journal import JOURNAL_NAME, Journal, ensure_state_dir, utcnow
+from hakari.nova.client import Nova
+from hakari.nova.errors import NovaError, NovaNotFound
+from hakari.nova.resources import ComputeService
+from hakari.recovery.host.plan import Decision
 from hakari.recovery.policy import Policy
-from hakari.recovery.store import (ClusterStore, HostLock, LocalStore, incident_id,
+from hakari.records.store import (ClusterStore, HostLock, LocalStore, incident_id,
                                    parse_records)
 
 # Plan actions as the dry run shows them.

@@ -13,7 +13,7 @@ import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 
-from hakari.recovery.nova import Aggregate, Migration, Server
+from hakari.nova.resources import Aggregate, Migration, Server
 from hakari.recovery.policy import (EVACUABLE_VM_STATES, Policy, ordered, priority,
                                     skip_reason)
 

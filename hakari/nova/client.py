@@ -14,12 +14,23 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import os
 import random
 import time
 from collections.abc import Callable, Iterator
 
+import openstack
+import requests
+from keystoneauth1 import exceptions as ks_exc
+from keystoneauth1.session import TCPKeepAliveAdapter
+from openstack import exceptions as os_exc
+from urllib3 import exceptions as u3
+
 from hakari.errors import HakariError
+from hakari.nova.cloud import cloud_name, cloud_region
+from hakari.nova.errors import NovaConflict, NovaError, NovaNotFound, one_line
+from hakari.nova.resources import (Aggregate, ComputeService, Hypervisor, Migration, Server,
+                                   aggregate_from, hypervisor_from, migration_from,
+                                   server_from, service_from)
 
 # 2.53: services addressed by UUID; 2.68: evacuate without `force`, instance keeps its
 # power state (2.95 would leave it stopped at the destination).
@@ -36,135 +47,6 @@ PAGE_SIZE = 1000
 # connections per endpoint and would reconnect for every call beyond that.
 HTTP_POOL_SIZE = 128
 
-# Migration statuses: done = rebuilt on the destination; completed = and the source
-# cleaned up after it came back.
-MIGRATION_SUCCESS = frozenset({"done", "completed"})
-MIGRATION_FAILURE = frozenset({"failed", "error"})
-
-# Where openstacksdk looks for clouds.yaml (and secure.yaml) when no file is named, first
-# found wins. Resolved at each call: openstacksdk fixes its own list at import, with the
-# working directory and HOME of that moment.
-SEARCH_DIRS = (".", "~/.config/openstack", "/etc/openstack")
-_SUFFIXES = (".yaml", ".yml", ".json")
-
-
-class NovaError(HakariError):
-    """A Nova call failed for good (after any retries).
-
-    ``ambiguous``: the request may have reached Nova and taken effect (5xx, read
-    timeout, connection lost after sending). A caller of a non-idempotent call must
-    look at Nova's state before trying again.
-    """
-
-    exit_code = 1
-
-    def __init__(self, message, status=None, request_id=None, ambiguous=False):
-        super().__init__(message)
-        self.status = status
-        self.request_id = request_id
-        self.ambiguous = ambiguous
-
-
-class NovaNotFound(NovaError):
-    pass
-
-
-class NovaConflict(NovaError):
-    """409, or the 400 Nova gives when the source compute is still considered up."""
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class ComputeService:
-    id: str
-    host: str
-    state: str
-    status: str
-    forced_down: bool
-    disabled_reason: str | None
-    zone: str | None = None
-    # Nova's last write of the service row: its last heartbeat, or hakari's last change.
-    updated_at: dt.datetime | None = None
-
-    @property
-    def up(self) -> bool:
-        return self.state == "up"
-
-    @property
-    def enabled(self) -> bool:
-        return self.status == "enabled"
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Server:
-    id: str
-    name: str
-    status: str
-    host: str | None
-    project_id: str | None
-    task_state: str | None
-    vm_state: str | None
-    metadata: dict
-    flavor: dict
-    image_id: str | None
-    tags: tuple[str, ...] = ()
-    image_properties: dict = dataclasses.field(default_factory=dict)
-    # Nova's fault message for a server in ERROR (why a rebuild failed).
-    fault: str | None = None
-
-    @property
-    def flavor_extra_specs(self) -> dict:
-        specs = self.flavor.get("extra_specs")
-        return specs if isinstance(specs, dict) else {}
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Migration:
-    id: str
-    server_id: str
-    source_compute: str | None
-    dest_compute: str | None
-    status: str
-    migration_type: str | None
-    created_at: dt.datetime | None
-    updated_at: dt.datetime | None
-
-    @property
-    def succeeded(self) -> bool:
-        return self.status in MIGRATION_SUCCESS
-
-    @property
-    def failed(self) -> bool:
-        return self.status in MIGRATION_FAILURE
-
-    @property
-    def in_flight(self) -> bool:
-        return not (self.succeeded or self.failed)
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Aggregate:
-    id: str
-    name: str
-    hosts: tuple[str, ...]
-    metadata: dict
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Hypervisor:
-    """Free room on one compute, as the hypervisor API reports it (before 2.88)."""
-
-    host: str
-    state: str
-    status: str
-    vcpus: int
-    vcpus_used: int
-    memory_mb: int
-    memory_mb_used: int
-    local_gb: int
-    local_gb_used: int
-    # The compute node name: placement's resource provider name; may differ from host.
-    name: str = ""
-
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Answer:
@@ -173,156 +55,12 @@ class Answer:
     status: int
 
 
-def parse_time(value: str | None) -> dt.datetime | None:
-    """Nova prints naive UTC timestamps, with or without microseconds or a zone."""
-    if not value:
-        return None
-    text = value.replace("Z", "+00:00")
-    try:
-        parsed = dt.datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.timezone.utc)
-    return parsed
-
-
-def _service(d: dict) -> ComputeService:
-    return ComputeService(
-        id=str(d.get("id")), host=d.get("host") or "", state=d.get("state") or "unknown",
-        status=d.get("status") or "unknown", forced_down=bool(d.get("forced_down")),
-        disabled_reason=d.get("disabled_reason"), zone=d.get("zone"),
-        updated_at=parse_time(d.get("updated_at")))
-
-
-def _server(d: dict) -> Server:
-    image = d.get("image")
-    image = image if isinstance(image, dict) else {}
-    fault = d.get("fault")
-    return Server(
-        id=d["id"], name=d.get("name") or "", status=d.get("status") or "UNKNOWN",
-        host=d.get("OS-EXT-SRV-ATTR:host"), project_id=d.get("tenant_id"),
-        task_state=d.get("OS-EXT-STS:task_state"), vm_state=d.get("OS-EXT-STS:vm_state"),
-        metadata=dict(d.get("metadata") or {}), flavor=dict(d.get("flavor") or {}),
-        image_id=image.get("id"), tags=tuple(d.get("tags") or ()),
-        image_properties=dict(image.get("properties") or {}),
-        fault=_one_line(fault["message"])[:300] if isinstance(fault, dict)
-        and fault.get("message") else None)
-
-
-def _aggregate(d: dict) -> Aggregate:
-    return Aggregate(id=str(d.get("id")), name=d.get("name") or "",
-                     hosts=tuple(d.get("hosts") or ()), metadata=dict(d.get("metadata") or {}))
-
-
-def _hypervisor(d: dict) -> Hypervisor:
-    def num(key):
-        try:
-            return int(d.get(key) or 0)
-        except (TypeError, ValueError):
-            return 0
-    service = d.get("service") or {}
-    return Hypervisor(
-        host=service.get("host") or d.get("hypervisor_hostname") or "",
-        state=d.get("state") or "unknown", status=d.get("status") or "unknown",
-        vcpus=num("vcpus"), vcpus_used=num("vcpus_used"), memory_mb=num("memory_mb"),
-        memory_mb_used=num("memory_mb_used"), local_gb=num("local_gb"),
-        local_gb_used=num("local_gb_used"), name=d.get("hypervisor_hostname") or "")
-
-
 def _version(text: str) -> tuple[int, int]:
     major, _, minor = (text or "").partition(".")
     try:
         return int(major), int(minor)
     except ValueError:
         return (2, 1)
-
-
-def _migration(d: dict) -> Migration:
-    return Migration(
-        id=str(d.get("uuid") or d.get("id")), server_id=d.get("instance_uuid") or "",
-        source_compute=d.get("source_compute"), dest_compute=d.get("dest_compute"),
-        status=d.get("status") or "unknown", migration_type=d.get("migration_type"),
-        created_at=parse_time(d.get("created_at")),
-        updated_at=parse_time(d.get("updated_at")))
-
-
-def cloud_name(conf) -> str:
-    """The cloud whose credentials hakari uses: ``[openstack] cloud`` (which --os-cloud
-    and fence_hakari's ``cloud=`` override), else OS_CLOUD; "" when nothing names one."""
-    return conf.openstack.cloud or os.environ.get("OS_CLOUD", "")
-
-
-def clouds_files(conf, also_search=()) -> list[str]:
-    """clouds.yaml candidates in order: ``[openstack] clouds_file``, else
-    OS_CLIENT_CONFIG_FILE, else the search path (then ``also_search``, more places not
-    already in it). A file named by either must exist: falling back to the search path
-    could pick up a different cloud of the same name."""
-    for path, source in ((conf.openstack.clouds_file, "[openstack] clouds_file"),
-                         (os.environ.get("OS_CLIENT_CONFIG_FILE", ""),
-                          "OS_CLIENT_CONFIG_FILE")):
-        if path:
-            _check_readable(path, source)
-            return [path]
-    return _search_path("clouds", also_search)
-
-
-def secure_files(also_search=()) -> list[str]:
-    """secure.yaml candidates (passwords kept apart from clouds.yaml, merged into it):
-    OS_CLIENT_SECURE_FILE first when set, then the search path."""
-    named = os.environ.get("OS_CLIENT_SECURE_FILE", "")
-    if named:
-        _check_readable(named, "OS_CLIENT_SECURE_FILE")
-    return ([named] if named else []) + _search_path("secure", also_search)
-
-
-def _search_path(stem: str, also_search) -> list[str]:
-    files = [os.path.join(os.path.abspath(os.path.expanduser(d)), stem + suffix)
-             for d in SEARCH_DIRS for suffix in _SUFFIXES]
-    return files + [f for f in also_search if f not in files]
-
-
-def _check_readable(path: str, source: str) -> None:
-    if not os.path.isfile(path):
-        raise HakariError(f"{source} {path}: not found")
-    if not os.access(path, os.R_OK):
-        raise HakariError(f"{source} {path}: not readable")
-
-
-def cloud_region(conf):
-    """The cloud named by :func:`cloud_name` from the file :func:`clouds_files` picks,
-    checked but not contacted. Raises HakariError when there is none or it is unusable."""
-    # Deferred: slow to import, and kept off the alert path.
-    from keystoneauth1 import exceptions as ks_exc
-    from openstack import config as os_config
-    from openstack import exceptions as os_exc
-    from openstack.config import loader as os_loader
-
-    opts = conf.openstack
-    name = cloud_name(conf)
-    if not name:
-        raise HakariError("no cloud configured: set [openstack] cloud, --os-cloud or "
-                          "OS_CLOUD")
-    kwargs = {"api_timeout": opts.api_timeout, "verify": opts.verify}
-    if opts.cacert:
-        kwargs["cacert"] = opts.cacert
-    if opts.region_name:
-        kwargs["region_name"] = opts.region_name
-    try:
-        # load_envvars=False: the few variables hakari honours are read by the helpers
-        # above. With True, openstacksdk also makes a cloud of OS_AUTH_URL, OS_USERNAME,
-        # OS_PASSWORD ... and reads other OS_* settings (region, cache, metrics); an
-        # operator's sourced openrc would then give `hakari evacuate` other credentials
-        # or settings than the engine and fence_hakari get in Pacemaker's clean
-        # environment. Credentials come from a named cloud in a file an operator can
-        # review, nothing else.
-        loader = os_config.OpenStackConfig(
-            config_files=clouds_files(conf, os_loader.CONFIG_FILES),
-            secure_files=secure_files(os_loader.SECURE_FILES),
-            load_envvars=False)
-        return loader.get_one(cloud=name, **kwargs)
-    except (os_exc.SDKException, ks_exc.ClientException, OSError) as err:
-        raise HakariError(f"cloud {name!r}: {_one_line(err)}") from None
 
 
 class Nova:
@@ -344,10 +82,6 @@ class Nova:
     @classmethod
     def connect(cls, conf) -> "Nova":
         """Connect with the credentials :func:`cloud_region` finds."""
-        # Deferred: slow to import, and kept off the alert path.
-        import openstack
-        from keystoneauth1 import exceptions as ks_exc
-
         opts = conf.openstack
         try:
             region = cloud_region(conf)
@@ -357,7 +91,7 @@ class Nova:
             compute, placement = conn.compute, conn.placement
         except (openstack.exceptions.SDKException, ks_exc.ClientException,
                 OSError) as err:
-            raise HakariError(f"cloud {cloud_name(conf)!r}: {_one_line(err)}") from None
+            raise HakariError(f"cloud {cloud_name(conf)!r}: {one_line(err)}") from None
         return cls(compute, timeout=opts.api_timeout, placement=placement)
 
     # -- transport -------------------------------------------------------------------
@@ -371,9 +105,6 @@ class Nova:
         (5xx, read timeouts): fine for reads and for writes that are idempotent, not
         for evacuate, whose caller must re-check Nova before trying again.
         """
-        from keystoneauth1 import exceptions as ks_exc
-        from openstack import exceptions as os_exc
-
         mv = microversion or self.microversion
         last: Exception | None = None
         for attempt in range(self.attempts):
@@ -386,13 +117,13 @@ class Nova:
             except (ks_exc.CatalogException, ks_exc.AuthorizationFailure,
                     ks_exc.MissingAuthPlugin, os_exc.ServiceDisabledException) as err:
                 # Nothing was sent and nothing will change by trying again.
-                raise NovaError(f"{method} {url}: {_one_line(err)}") from None
+                raise NovaError(f"{method} {url}: {one_line(err)}") from None
             except ks_exc.ClientException as err:
                 if not _may_have_reached(err):
                     # Connection refused or connect timeout: Nova never saw it.
-                    last = NovaError(f"{method} {url}: cannot connect: {_one_line(err)}")
+                    last = NovaError(f"{method} {url}: cannot connect: {one_line(err)}")
                     continue
-                last = NovaError(f"{method} {url}: {_one_line(err)}", ambiguous=True)
+                last = NovaError(f"{method} {url}: {one_line(err)}", ambiguous=True)
                 if retry_ambiguous:
                     continue
                 raise last from None
@@ -429,11 +160,11 @@ class Nova:
         if not services:
             raise NovaNotFound(f"no nova-compute service on host {host!r}", 404,
                                answer.request_id)
-        return _service(services[0])
+        return service_from(services[0])
 
     def compute_services(self) -> list[ComputeService]:
         answer = self._call("GET", "/os-services", params={"binary": COMPUTE_BINARY})
-        return [_service(s) for s in answer.body.get("services", [])]
+        return [service_from(s) for s in answer.body.get("services", [])]
 
     def force_down(self, service: ComputeService, forced: bool = True) -> tuple[ComputeService, str | None]:
         return self._update_service(service, {"forced_down": forced})
@@ -450,7 +181,7 @@ class Nova:
         # Setting a service attribute to the value it has is a no-op: safe to retry.
         answer = self._call("PUT", f"/os-services/{service.id}", json=body,
                             retry_conflict=True)
-        return _service(answer.body.get("service", {})), answer.request_id
+        return service_from(answer.body.get("service", {})), answer.request_id
 
     # -- servers --------------------------------------------------------------------
 
@@ -480,13 +211,13 @@ class Nova:
             page = self._call("GET", "/servers/detail", params=params,
                               microversion=mv).body.get("servers", [])
             for d in page:
-                yield _server(d)
+                yield server_from(d)
             if len(page) < PAGE_SIZE:
                 return
             marker = page[-1]["id"]
 
     def server(self, server_id: str) -> Server:
-        return _server(self._call("GET", f"/servers/{server_id}",
+        return server_from(self._call("GET", f"/servers/{server_id}",
                                   microversion=self._list_microversion()).body["server"])
 
     def evacuate(self, server_id: str, *, host: str | None = None,
@@ -539,7 +270,7 @@ class Nova:
                 params["marker"] = marker
             page = self._call("GET", "/os-migrations", params=params,
                               microversion=MIGRATIONS_MICROVERSION).body.get("migrations", [])
-            found.extend(_migration(m) for m in page)
+            found.extend(migration_from(m) for m in page)
             # Newest first: once a page reaches before ``since`` the rest is older still.
             if len(page) < PAGE_SIZE or not page[-1].get("uuid") or (
                     since is not None and found[-1].created_at is not None
@@ -554,7 +285,7 @@ class Nova:
     # -- placement hints ------------------------------------------------------------
 
     def aggregates(self) -> list[Aggregate]:
-        return [_aggregate(a) for a in
+        return [aggregate_from(a) for a in
                 self._call("GET", "/os-aggregates").body.get("aggregates", [])]
 
     def free_room(self) -> dict[str, dict[str, float]]:
@@ -587,7 +318,7 @@ class Nova:
     def hypervisors(self) -> list[Hypervisor]:
         """Per-compute totals and usage; 2.87 is the last version that reports them."""
         answer = self._call("GET", "/os-hypervisors/detail", microversion="2.87")
-        return [_hypervisor(h) for h in answer.body.get("hypervisors", [])]
+        return [hypervisor_from(h) for h in answer.body.get("hypervisors", [])]
 
 
 def _json(resp) -> dict:
@@ -604,16 +335,12 @@ def _fault(resp) -> str:
     body = _json(resp)
     for value in body.values():
         if isinstance(value, dict) and value.get("message"):
-            return _one_line(value["message"])[:300]
-    return _one_line(resp.text or resp.reason or "")[:300]
+            return one_line(value["message"])[:300]
+    return one_line(resp.text or resp.reason or "")[:300]
 
 
 def _compute_in_use(resp) -> bool:
     return resp.status_code == 400 and "still in use" in (resp.text or "")
-
-
-def _one_line(err) -> str:
-    return " ".join(str(err).split())
 
 
 def _may_have_reached(err: BaseException) -> bool:
@@ -623,8 +350,6 @@ def _may_have_reached(err: BaseException) -> bool:
     ConnectFailure, so its class says nothing; the requests/urllib3 exception it was
     raised from does. Only "could not connect at all" is safe to repeat blindly.
     """
-    import requests
-    from urllib3 import exceptions as u3
 
     seen = set()
     cause: BaseException | None = err
@@ -647,7 +372,6 @@ def _may_have_reached(err: BaseException) -> bool:
 
 def _widen_pool(session) -> None:
     """Let every parallel worker keep its own connection to each endpoint."""
-    from keystoneauth1.session import TCPKeepAliveAdapter
 
     inner = getattr(session, "session", None)
     if inner is None or not hasattr(inner, "mount"):

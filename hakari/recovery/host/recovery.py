@@ -15,20 +15,20 @@ from collections.abc import Callable, Iterable, Sequence
 
 from hakari import lifecycle
 from hakari.model import Incident
-from hakari.recovery import capacity as capmod
-from hakari.recovery import plan as planmod
-from hakari.recovery.brake import BrakeVerdict, mass_failure
-from hakari.recovery.evacuator import (EVACUATED, FAILED, SKIPPED, Evacuator, HostPlan,
+from hakari.recovery.host import capacity as capmod
+from hakari.recovery.host import plan as planmod
+from hakari.recovery.host.brake import BrakeVerdict, mass_failure
+from hakari.recovery.host.evacuator import (EVACUATED, FAILED, SKIPPED, Evacuator, HostPlan,
                                        Limits, Outcome)
-from hakari.recovery.journal import Event, Journal
-from hakari.recovery.nova import Aggregate, ComputeService, Nova, NovaError
-from hakari.recovery.plan import Decision
+from hakari.records.journal import Event, Journal
+from hakari.nova.client import Nova
+from hakari.nova.errors import NovaError
+from hakari.nova.resources import Aggregate, ComputeService
+from hakari.nova import fencing as nova_fencing
+from hakari.recovery.host.plan import Decision
 from hakari.recovery.policy import Policy, ReservedRotation, host_aggregates, reserved_pool
-from hakari.recovery.store import LocalStore
+from hakari.records.store import LocalStore
 
-# fence_hakari re-enables a returning host only when the disabled reason starts with
-# this, so a host an operator disabled for maintenance stays disabled.
-REASON_PREFIX = "hakari:"
 # Finished migrations created up to this long before lost_at still count as attempts of
 # the incident: Nova's and the cluster's clocks may differ a little. (In-flight ones
 # always count, whatever their age: see plan.relevant.)
@@ -101,51 +101,26 @@ def remember(events: Iterable[Event]) -> Memory:
     return Memory(names, original, unanswered)
 
 
-def disable_reason(incident: Incident, note: str) -> str:
-    return f"{REASON_PREFIX} incident {incident.id}: {note}"
-
-
-def fence_in_nova(nova: Nova, journal: Journal | None, job: Job, note: str) -> ComputeService:
-    """Force the host's nova-compute down, then disable it (safety rule 3: in that order;
-    disabling a dead compute that is not forced down makes Nova call it and hang)."""
-    svc = nova.compute_service(job.host)
-    if not svc.forced_down:
-        svc, rid = nova.force_down(svc)
-        _log(journal, job, "forced-down", request_id=rid)
-    if svc.enabled:
-        reason = disable_reason(job.incident, note)
-        svc, rid = nova.disable(svc, reason)
-        _log(journal, job, "disabled", request_id=rid, reason=reason)
-    elif not (svc.disabled_reason or "").startswith(REASON_PREFIX):
-        # Disabled by someone else (maintenance?): keep their reason, so that a returning
-        # host is not re-enabled behind their back.
-        _log(journal, job, "already-disabled", reason=svc.disabled_reason or "")
-    return svc
-
-
-def unfence_in_nova(nova: Nova, host: str,
-                    record: Callable[..., None] = lambda event, **detail: None
-                    ) -> ComputeService | None:
-    """Undo fence_in_nova for a host that is back; the caller has made sure its
-    evacuations are over (safety rule 5): un-force it, then re-enable it if hakari
-    disabled it (a host someone else disabled stays disabled).
-
-    Returns the service, or None while Nova refuses (400) to un-force it: it does so as
-    long as ``done`` evacuation migrations remain, i.e. until the host's nova-compute has
-    restarted and cleaned them up. That is waiting, not an error; call it again later."""
-    service = nova.compute_service(host)
-    if service.forced_down:
-        try:
-            service, rid = nova.force_down(service, False)
-        except NovaError as err:
-            if err.status != 400:
-                raise
-            return None
-        record("unforced-down", request_id=rid)
-    if not service.enabled and (service.disabled_reason or "").startswith(REASON_PREFIX):
-        service, rid = nova.enable(service)
-        record("enabled", request_id=rid)
-    return service
+def host_returned(nova: Nova, store, journal: Journal, incident: Incident, node: str,
+                  host: str) -> tuple[Incident, str | None]:
+    """A host whose incident is past its evacuations (or never started one) is back in
+    the cluster (safety rule 5 is the caller's: detect only sends those here). Mark the
+    incident HOST_RETURNED, undo hakari's fencing in Nova, and close it (ENABLED) once
+    Nova sees the compute up. Returns the incident and, while that has to wait, what
+    it waits for; call again at the next look."""
+    if incident.state != lifecycle.HOST_RETURNED:
+        # Its nova-compute may start now (compute-guard) and must, for Nova to let
+        # hakari lift the force-down after any evacuation it made.
+        incident = store.transition(incident, host, lifecycle.HOST_RETURNED,
+                                    f"{node} is back online")
+    service = nova_fencing.unfence(
+        nova, host, lambda event, **d: journal.record(incident.id, host, event, **d))
+    if service is None:
+        return incident, "to start and clean up"
+    if not service.up:
+        return incident, "to report up"
+    return store.transition(incident, host, lifecycle.ENABLED,
+                            f"{node} back and enabled"), None
 
 
 def gather(nova: Nova, job: Job, policy: Policy, *, aggregates: Sequence[Aggregate] = (),
@@ -286,8 +261,10 @@ class HostRecovery:
                 continue
             try:
                 inc = incidents[job.host]
-                svc = fence_in_nova(self.nova, self.journal, dataclasses.replace(
-                    job, incident=inc), note)
+                svc = nova_fencing.fence(
+                    self.nova, job.host, nova_fencing.reason(note, inc.id),
+                    lambda event, _job=dataclasses.replace(job, incident=inc), **d: _log(
+                        self.journal, _job, event, **d))
                 report.forced_down, report.disabled = svc.forced_down, not svc.enabled
                 if inc.state == lifecycle.FENCE_CONFIRMED:
                     inc = self._move(inc, job.host, lifecycle.FORCED_DOWN)

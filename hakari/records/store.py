@@ -21,9 +21,10 @@ import os
 from collections.abc import Iterable
 
 from hakari import lifecycle
+from hakari.cluster import attributes as cluster_attributes
 from hakari.errors import HakariError
 from hakari.model import FENCED_ATTRIBUTE, INCIDENT_ATTRIBUTE, Incident
-from hakari.recovery.journal import Event, Journal, utcnow
+from hakari.records.journal import Event, Journal, utcnow
 
 
 LOG = logging.getLogger("hakari.store")
@@ -67,6 +68,17 @@ def from_record(node: str, raw: str | None) -> Incident | None:
                         retried_at=_time(d.get("retried_at")))
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
+
+
+def read_record(node: str, timeout: float, attributes=cluster_attributes) -> Incident | None:
+    """The node's incident as the CIB holds it now, or None when it has none. Raises
+    StoreError when the record is unreadable: acting as if there were none could let a
+    host rejoin while its instances are being rebuilt elsewhere."""
+    raw = attributes.query(node, INCIDENT_ATTRIBUTE, timeout=timeout)
+    incident = from_record(node, raw)
+    if incident is None and raw:
+        raise StoreError(f"{node}: unreadable {INCIDENT_ATTRIBUTE} attribute in the CIB")
+    return incident
 
 
 @dataclasses.dataclass
@@ -187,18 +199,14 @@ class ClusterStore(LocalStore):
 
     cluster = True
 
-    def __init__(self, journal: Journal, timeout: float = 30.0, attributes=None):
+    def __init__(self, journal: Journal, timeout: float = 30.0,
+                 attributes=cluster_attributes):
         super().__init__(journal)
-        if attributes is None:
-            from hakari.cluster import attributes
         self._attributes = attributes
         self._timeout = timeout
 
     def current(self, node: str) -> Incident | None:
-        raw = self._attributes.query(node, INCIDENT_ATTRIBUTE, timeout=self._timeout)
-        incident = from_record(node, raw)
-        if incident is None and raw:
-            raise StoreError(f"{node}: unreadable {INCIDENT_ATTRIBUTE} attribute in the CIB")
+        incident = read_record(node, self._timeout, self._attributes)
         if incident is None or incident.state in lifecycle.HOST_BACK:
             return None
         return incident

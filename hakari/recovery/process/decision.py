@@ -12,10 +12,11 @@ import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 
-from hakari.recovery.nova import ComputeService
+from hakari.nova.resources import ComputeService
 
 # The disabled reason hakari writes; re-enabling requires it, so no other disable is
-# ever undone. It also starts with host_recovery.REASON_PREFIX ("hakari:").
+# ever undone. It also starts with hakari.nova.fencing.REASON_PREFIX, like every
+# reason hakari writes.
 REASON_PREFIX = "hakari: process failure"
 
 # Seconds between two engine looks at open process incidents (each reads the journal).

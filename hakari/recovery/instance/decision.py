@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from hakari.recovery.nova import Aggregate, Server
+from hakari.nova.resources import Aggregate, Server
 from hakari.recovery.policy import Policy, tagged_by
 
 METHODS = ("auto", "stop_start", "hard_reboot")

@@ -13,10 +13,12 @@ import time
 from collections.abc import Callable
 
 from hakari.errors import HakariError
-from hakari.recovery import instance_decision as decision
-from hakari.recovery.failures import INSTANCE, Failure, FailureBook, new_failure
-from hakari.recovery.journal import Journal
-from hakari.recovery.nova import Nova, NovaError, NovaNotFound, Server
+from hakari.recovery.instance import decision as decision
+from hakari.records.failures import INSTANCE, Failure, FailureBook, new_failure
+from hakari.records.journal import Journal
+from hakari.nova.client import Nova
+from hakari.nova.errors import NovaError, NovaNotFound
+from hakari.nova.resources import Server
 from hakari.recovery.policy import Policy, host_aggregates
 
 RECOVERED, HEALTHY, SKIPPED, FAILED = "recovered", "healthy", "skipped", "failed"

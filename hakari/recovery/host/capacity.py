@@ -13,7 +13,7 @@ import dataclasses
 import math
 from collections.abc import Iterable, Sequence
 
-from hakari.recovery.nova import Server
+from hakari.nova.resources import Server
 
 UNLIMITED = math.inf
 

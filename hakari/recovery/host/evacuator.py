@@ -27,11 +27,12 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 
-from hakari.recovery import plan as planmod
-from hakari.recovery.journal import Event, Journal, utcnow
-from hakari.recovery.nova import (Migration, Nova, NovaConflict, NovaError, NovaNotFound,
-                                  Server)
-from hakari.recovery.plan import Decision
+from hakari.recovery.host import plan as planmod
+from hakari.records.journal import Event, Journal, utcnow
+from hakari.nova.client import Nova
+from hakari.nova.errors import NovaConflict, NovaError, NovaNotFound
+from hakari.nova.resources import Migration, Server
+from hakari.recovery.host.plan import Decision
 from hakari.recovery.policy import Policy, ReservedRotation, expected_statuses, uses_reserved
 
 EVACUATED = "evacuated"

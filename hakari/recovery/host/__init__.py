@@ -1,0 +1,1 @@
+"""Host failure: a fenced compute host's instances evacuated, each exactly once."""

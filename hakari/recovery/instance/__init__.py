@@ -1,0 +1,1 @@
+"""Instance failure: one instance crashed on a healthy host."""

@@ -1,0 +1,1 @@
+"""Process failure: nova-compute failing on a host that is up."""
