@@ -28,7 +28,8 @@ import uuid
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-from hakari.install import Installer, make_plan, make_state_dirs  # noqa: E402
+from hakari.install import Installer, make_plan  # noqa: E402
+from hakari.state_dirs import make_state_dirs  # noqa: E402
 
 TARGET_RATIO = 3.0
 

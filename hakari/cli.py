@@ -37,12 +37,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def load_config(args):
-    """The configuration named on the command line (imported lazily: oslo.config is slow)."""
-    from hakari import config
-    return config.load(args.config_file, args.os_cloud)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -34,9 +34,8 @@ cluster_group = cfg.OptGroup(
 cluster_opts = [
     cfg.FloatOpt(
         "tool_timeout", default=30.0, min=1.0,
-        help="Seconds any Pacemaker or Corosync tool (crm_mon, stonith_admin, "
-        "crm_attribute, corosync-quorumtool) may run before it is killed and the call "
-        "counts as failed."),
+        help="Seconds any Pacemaker tool (crm_mon, crm_attribute, cibadmin) may run "
+        "before it is killed and the call counts as failed."),
     cfg.IntOpt(
         "fence_history_level", default=3, min=0, max=3,
         help="crm_mon --fence-history level used when reading the cluster: 3 returns the "

@@ -1,4 +1,4 @@
-"""Holds: an operator's "hands off this host", cluster-wide.
+"""Holds: an operator's "hands off this host", cluster-wide (safety rule 9).
 
 A held host is never acted on: the engine reports its loss and does nothing else, its
 Nova service is not touched (fence_hakari included), and `hakari evacuate` refuses it.

@@ -32,8 +32,7 @@ Run as root it then checks that hacluster can run the alert and nobody the meta-
 from __future__ import annotations
 
 import dataclasses
-import grp
-import json
+import io
 import os
 import pwd
 import shutil
@@ -42,16 +41,14 @@ import subprocess
 import sys
 import sysconfig
 
+from oslo_config import cfg, generator
+
 from hakari import __version__, paths
 from hakari.alerts.statedir import StateDirError, read_state_dir
-from hakari.errors import HakariError
+from hakari.state_dirs import Dir, DirMaker, InstallError, state_dirs, under
 
 MARKER = "# Installed by hakari"
 CHECK_TIMEOUT = 30.0
-
-
-class InstallError(HakariError):
-    pass
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,7 +70,7 @@ class Plan:
     extra_paths: tuple[str, ...] = ()
 
     def under(self, path: str) -> str:
-        return os.path.join(self.prefix, path.lstrip("/"))
+        return under(self.prefix, path)
 
     @property
     def ocf_dir(self) -> str:
@@ -87,14 +84,6 @@ class Plan:
             Launcher(paths.FENCE_AGENT_PATH, "hakari.resource_agents.fence_hakari"),
             Launcher(paths.ALERT_AGENT_PATH, "hakari.alerts.agent", fast=True),
         )
-
-
-@dataclasses.dataclass(frozen=True)
-class Dir:
-    path: str            # final path
-    owner: str
-    group: str
-    mode: int
 
 
 def make_plan(prefix: str = "/", python: str | None = None, ocf_root: str | None = None,
@@ -142,17 +131,6 @@ def render_launcher(plan: Plan, launcher: Launcher) -> str:
         "sys.exit(main())\n")
 
 
-def state_dirs(state_dir: str) -> tuple[Dir, ...]:
-    user, group = paths.CLUSTER_USER, paths.CLUSTER_GROUP
-    return (
-        Dir(state_dir, "root", group, 0o750),
-        Dir(paths.spool_dir(state_dir), user, group, 0o750),
-        # The alert (hacluster, group haclient) looks here for events already handled.
-        Dir(paths.done_dir(state_dir), "root", group, 0o750),
-        Dir(paths.quarantine_dir(state_dir), "root", "root", 0o750),
-    )
-
-
 def managed_dirs(plan: Plan, state_dir: str) -> tuple[Dir, ...]:
     return (
         Dir(plan.ocf_dir, "root", "root", 0o755),
@@ -165,10 +143,6 @@ def managed_dirs(plan: Plan, state_dir: str) -> tuple[Dir, ...]:
 
 def sample_config() -> str:
     """hakari.conf.sample, as `make sample-config` generates it."""
-    import io
-
-    from oslo_config import cfg, generator
-
     conf = cfg.ConfigOpts()
     generator.register_cli_opts(conf)
     conf(args=["--namespace", "hakari", "--wrap-width", "79"])
@@ -181,64 +155,13 @@ def sample_config() -> str:
     return out.getvalue()
 
 
-@dataclasses.dataclass
-class Manifest:
-    """The directories and files hakari created (final paths, without the prefix).
-
-    Kept in the state directory, which survives an uninstall without --purge, so a later
-    purge still knows what is hakari's. A path missing from it is not hakari's.
-    """
-    dirs: list[str] = dataclasses.field(default_factory=list)
-    files: list[str] = dataclasses.field(default_factory=list)
-
-    MAX_BYTES = 1 << 20
-
-    @classmethod
-    def load(cls, path: str) -> "Manifest":
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-        except FileNotFoundError:
-            return cls()
-        except OSError as err:
-            raise InstallError(f"{path}: cannot read: {err.strerror or err}") from None
-        with os.fdopen(fd, "rb") as f:
-            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-                raise InstallError(f"{path}: not a regular file")
-            data = f.read(cls.MAX_BYTES + 1)
-        try:
-            doc = json.loads(data)
-            dirs, files = doc["dirs"], doc["files"]
-            if not all(isinstance(p, str) for p in [*dirs, *files]):
-                raise TypeError
-        except (ValueError, KeyError, TypeError):
-            raise InstallError(f"{path}: not an install manifest hakari wrote; move it "
-                               "away to continue") from None
-        return cls(list(dirs), list(files))
-
-    def save(self, path: str) -> None:
-        data = json.dumps({"dirs": sorted(set(self.dirs)), "files": sorted(set(self.files))},
-                          indent=1) + "\n"
-        tmp = f"{path}.tmp.{os.getpid()}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
-                     | os.O_CLOEXEC, 0o640)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-
-
 # -- doing it ---------------------------------------------------------------------------
 
-class Installer:
+class Installer(DirMaker):
     def __init__(self, plan: Plan, force: bool = False, report=print):
+        super().__init__(plan.prefix, report)
         self.plan = plan
         self.force = force
-        self.report = report
-        self.root = os.geteuid() == 0
-        self.warned_chown = False
-        self.manifest = Manifest()
-        self._manifest_path: str | None = None
 
     def install(self) -> str:
         """Install everything; returns the state directory used."""
@@ -258,24 +181,6 @@ class Installer:
         if os.path.lexists(self.plan.under(self.plan.config_file)):
             return self.state_dir()
         return paths.DEFAULT_STATE_DIR
-
-    def open_manifest(self, state_dir: str) -> None:
-        """Use the manifest of state_dir, keeping what this run recorded so far."""
-        path = self.plan.under(paths.install_manifest(state_dir))
-        if path == self._manifest_path:
-            return
-        loaded = Manifest.load(path)
-        loaded.dirs += self.manifest.dirs
-        loaded.files += self.manifest.files
-        self.manifest, self._manifest_path = loaded, path
-        self._save_manifest()
-
-    def _save_manifest(self) -> None:
-        # Only once the state directory exists: until then what was created is kept in
-        # memory, and the state directory's own creation is recorded with the rest.
-        if self._manifest_path and os.path.isdir(os.path.dirname(self._manifest_path)) \
-                and (self.manifest.dirs or self.manifest.files):
-            self.manifest.save(self._manifest_path)
 
     def config(self) -> None:
         conf_dir = os.path.dirname(self.plan.config_file)
@@ -304,38 +209,6 @@ class Installer:
                                "it or use --force")
         self.file(launcher.path, render_launcher(self.plan, launcher), 0o755, "root", "root")
 
-    def directory(self, d: Dir) -> None:
-        """Create d if missing (recorded); fix the mode and owner only of a directory
-        hakari created. Anything else is used as it is, unless others can write it."""
-        target = self.plan.under(d.path)
-        _check_ancestors(target)
-        if os.path.islink(target) or (os.path.exists(target) and not os.path.isdir(target)):
-            raise InstallError(f"{target} exists and is not a directory")
-        if not os.path.isdir(target):
-            self._make_dirs(d.path)
-            self.report(f"created {target}")
-        if d.path not in self.manifest.dirs:
-            if os.stat(target).st_mode & stat.S_IWOTH:
-                raise InstallError(f"{target} is world-writable and was not created by "
-                                   "hakari install: refusing to use it")
-            return
-        if stat.S_IMODE(os.stat(target).st_mode) != d.mode:
-            os.chmod(target, d.mode)
-            self.report(f"fixed mode of {target} to {d.mode:04o}")
-        self.own(target, d.owner, d.group)
-
-    def _make_dirs(self, path: str) -> None:
-        missing = []
-        while not os.path.isdir(self.plan.under(path)):
-            missing.append(path)
-            path = os.path.dirname(path)
-        for path in reversed(missing):
-            os.mkdir(self.plan.under(path), 0o755)
-            # A system directory made in an empty prefix is the system's, not hakari's.
-            if paths.own_dir_problem(path) is None:
-                self.manifest.dirs.append(path)
-        self._save_manifest()
-
     def file(self, path: str, content: str, mode: int, owner: str, group: str) -> None:
         target = self.plan.under(path)
         try:
@@ -362,17 +235,6 @@ class Installer:
             os.chmod(target, mode)
             self.report(f"fixed mode of {target} to {mode:04o}")
         self.own(target, owner, group)
-
-    def own(self, target: str, owner: str, group: str) -> None:
-        if not self.root:
-            if not self.warned_chown:
-                self.report("warning: not root: owners and groups left as they are")
-                self.warned_chown = True
-            return
-        uid, gid = _uid(owner), _gid(group)
-        st = os.lstat(target)
-        if (st.st_uid, st.st_gid) != (uid, gid):
-            os.chown(target, uid, gid, follow_symlinks=False)
 
     # -- undoing it ----------------------------------------------------------------------
 
@@ -464,16 +326,6 @@ def install_fence_agent(python: str | None = None, prefix: str = "/") -> str:
     return plan.under(launcher.path)
 
 
-def make_state_dirs(state_dir: str, report=lambda _msg: None) -> None:
-    """Create whichever of the state directory and spool directories is missing, with
-    the installer's owners and modes, recorded in its manifest. Existing ones that
-    hakari did not create are left as they are."""
-    installer = Installer(make_plan(), report=report)
-    installer.open_manifest(state_dir)
-    for d in state_dirs(state_dir):
-        installer.directory(d)
-
-
 # -- helpers ----------------------------------------------------------------------------
 
 def _ours(path: str) -> bool:
@@ -483,22 +335,6 @@ def _ours(path: str) -> bool:
     except OSError:
         return False
     return MARKER.encode() in head
-
-
-def _check_ancestors(target: str) -> None:
-    """Refuse to manage a path below a directory anyone can rename things in."""
-    path = os.path.dirname(os.path.abspath(target))
-    while True:
-        try:
-            st = os.stat(path)
-        except FileNotFoundError:
-            st = None
-        if st is not None and st.st_mode & stat.S_IWOTH and not st.st_mode & stat.S_ISVTX:
-            raise InstallError(f"{path} is world-writable: refusing to install below it")
-        parent = os.path.dirname(path)
-        if parent == path:
-            return
-        path = parent
 
 
 def _same_python_version(python: str) -> None:
@@ -529,17 +365,3 @@ def _check(argv, user, group, env, what, expect: bytes | None = None) -> list[st
         detail = detail.splitlines()[-1] if detail else f"exit status {res.returncode}"
         return [f"{what}: {detail[:300]}"]
     return []
-
-
-def _uid(name: str) -> int:
-    try:
-        return pwd.getpwnam(name).pw_uid
-    except KeyError:
-        raise InstallError(f"no user {name!r} (is Pacemaker installed?)") from None
-
-
-def _gid(name: str) -> int:
-    try:
-        return grp.getgrnam(name).gr_gid
-    except KeyError:
-        raise InstallError(f"no group {name!r} (is Pacemaker installed?)") from None

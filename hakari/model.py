@@ -30,7 +30,7 @@ class NodeState:
 
     @property
     def state(self) -> str:
-        # Precedence fixed by DESIGN.md: the most alarming condition wins.
+        # Precedence is a contract (docs/design.md): the most alarming condition wins.
         if self.unclean:
             return "unclean"
         if self.pending:

@@ -1,4 +1,4 @@
-"""Where hakari's files live on a cluster node. Standard library only (os.path):
+"""Where hakari's files live on a cluster node. Standard library only (os.path, stat):
 the alert agent, the OCF agents, the installer and the configuration share these names.
 
 State directory layout (``[DEFAULT] state_dir``)::
@@ -16,6 +16,7 @@ replace anything in it with a link, so root never has to trust a path below it.
 """
 
 import os.path
+import stat
 
 DEFAULT_CONFIG_FILE = "/etc/hakari/hakari.conf"
 DEFAULT_STATE_DIR = "/var/lib/hakari"
@@ -103,4 +104,14 @@ def own_dir_problem(path: str) -> str | None:
         return f"must be written plainly (no '.', '..' or '//'): {normal}"
     if normal in SYSTEM_DIRS or any(d.startswith(normal + "/") for d in SYSTEM_DIRS):
         return f"{normal} is a system directory, not hakari's own"
+    return None
+
+
+def dir_mode_problem(st: os.stat_result) -> str | None:
+    """Why a directory with this status cannot hold files hakari trusts, or None: others
+    could plant or swap files in a world-writable one."""
+    if not stat.S_ISDIR(st.st_mode):
+        return "not a directory"
+    if st.st_mode & stat.S_IWOTH:
+        return f"world-writable (mode {stat.S_IMODE(st.st_mode):04o})"
     return None

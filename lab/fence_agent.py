@@ -1,6 +1,6 @@
 """fence_hakarilab: the lab's fence agent. `off`/`reboot` cut a lab node's power.
 
-Speaks the fence-agents protocol (INTERFACES.md b): `key=value` lines on stdin (`action=`,
+Speaks the fence-agents protocol (docs/design.md): `key=value` lines on stdin (`action=`,
 `port=`/`plug=`, `nodename=`, instance attributes such as `lab_dir=`), or a few getopt-style
 options for people. Exit codes: 0 success; 1 failure; `status`/`monitor` 2 = off.
 

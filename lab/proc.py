@@ -1,6 +1,7 @@
 """Processes: run tools with a timeout, identify, find and kill processes by PID.
 
-Stdlib only (the fence agent imports this with the system Python).
+Stdlib and hakari's own stdlib-only modules (the fence agent imports this with the system
+Python, the repository on its path).
 
 A PID alone is not an identity: after a crash the number may belong to something else.
 Processes are recorded as (pid, start time in clock ticks since boot) and only signalled
@@ -15,52 +16,33 @@ import signal
 import subprocess
 import time
 
+from hakari.cluster.runner import communicate
+from hakari.resource_agents.daemon import start_ticks
+
 DEFAULT_TIMEOUT = 30.0
 
 
 class CommandError(RuntimeError):
     """A command failed or timed out; the message says which and why in one line."""
 
-    def __init__(self, message: str, result: subprocess.CompletedProcess | None = None):
-        super().__init__(message)
-        self.result = result
-
 
 def run(argv: list[str], *, timeout: float = DEFAULT_TIMEOUT, check: bool = True,
         input: bytes | None = None, env: dict[str, str] | None = None,
         ok_codes: tuple[int, ...] = (0,)) -> subprocess.CompletedProcess:
-    """Run argv (never a shell) and capture its output as bytes.
-
-    The child gets its own session so that on timeout its whole group dies with it.
-    """
-    full_env = None
-    if env is not None:
-        full_env = dict(os.environ)
-        full_env.update(env)
+    """Run argv (never a shell, its own process group, killed whole on timeout: hakari's
+    runner.communicate) and capture its output as bytes."""
     try:
-        proc = subprocess.Popen(
-            argv, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=full_env,
-            start_new_session=True)
-    except OSError as err:
-        raise CommandError(f"{argv[0]}: cannot run: {err.strerror}") from None
-    try:
-        out, err = proc.communicate(input, timeout=timeout)
+        rc, out, err = communicate(argv, timeout=timeout, env=env, stdin=input)
+    except OSError as exc:
+        raise CommandError(f"{argv[0]}: cannot run: {exc.strerror}") from None
     except subprocess.TimeoutExpired:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        out, err = proc.communicate(timeout=5)
-        result = subprocess.CompletedProcess(argv, proc.returncode, out, err)
-        raise CommandError(f"{' '.join(argv[:6])}: no answer within {timeout:g}s, killed",
-                           result) from None
-    result = subprocess.CompletedProcess(argv, proc.returncode, out, err)
-    if check and proc.returncode not in ok_codes:
+        raise CommandError(f"{' '.join(argv[:6])}: no answer within {timeout:g}s, "
+                           "killed") from None
+    if check and rc not in ok_codes:
         detail = (err or out).decode("utf-8", "replace").strip().splitlines()
-        raise CommandError(f"{' '.join(argv[:6])}: exit status {proc.returncode}"
-                           + (f": {detail[-1][:300]}" if detail else ""), result)
-    return result
+        raise CommandError(f"{' '.join(argv[:6])}: exit status {rc}"
+                           + (f": {detail[-1][:300]}" if detail else ""))
+    return subprocess.CompletedProcess(argv, rc, out, err)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,38 +62,15 @@ class ProcRef:
         return cls(int(data["pid"]), int(data["start"]))
 
 
-def _stat_fields(pid: int) -> list[str] | None:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            raw = f.read().decode("utf-8", "replace")
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
-        return None
-    # comm may contain spaces and parentheses: split after the last ')'.
-    head, _, rest = raw.rpartition(")")
-    return [head] + rest.split()
-
-
-def stat_of(pid: int) -> tuple[str, int, int] | None:
-    """(state letter, parent pid, start time) of pid, or None when it does not exist."""
-    fields = _stat_fields(pid)
-    if fields is None:
-        return None
-    # rest: [0]=state [1]=ppid ... [19]=starttime (field 22 of proc(5))
-    return fields[1], int(fields[2]), int(fields[20])
-
-
 def ref_of(pid: int) -> ProcRef | None:
-    st = stat_of(pid)
-    return None if st is None else ProcRef(pid, st[2])
+    start = start_ticks(pid)
+    return None if start is None else ProcRef(pid, start)
 
 
 def alive(ref: ProcRef | None) -> bool:
-    """True if the recorded process still runs. A zombie is dead: it only awaits reaping
-    (the same answer `ps -o stat=` would give with a Z)."""
-    if ref is None:
-        return False
-    st = stat_of(ref.pid)
-    return st is not None and st[2] == ref.start and st[0] not in ("Z", "X")
+    """True if the recorded process still runs (a zombie does not: it only awaits
+    reaping)."""
+    return ref is not None and start_ticks(ref.pid) == ref.start
 
 
 def signal_ref(ref: ProcRef | None, sig: int) -> bool:

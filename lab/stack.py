@@ -29,7 +29,7 @@ def run_hakari(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
 
 
 def hakari_conf(stack_dir: str, clouds_yaml: str, cloud: str) -> str:
-    from hakari.install import make_state_dirs
+    from hakari.state_dirs import make_state_dirs
 
     state_dir = os.path.join(stack_dir, "hakari-state")
     # As `hakari install` makes /var/lib/hakari: the alert agent (hacluster) writes the

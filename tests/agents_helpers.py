@@ -92,7 +92,8 @@ def open_tmp():
 def installed(open_tmp, shared_python):
     """hakari installed into a fresh prefix, with a state directory the alert can use
     and a hakari.conf pointing at it: (plan, conf_path, state_dir)."""
-    from hakari.install import Installer, make_plan, make_state_dirs
+    from hakari.install import Installer, make_plan
+    from hakari.state_dirs import make_state_dirs
 
     plan = make_plan(prefix=str(open_tmp), python=shared_python)
     Installer(plan, report=lambda _m: None).install()

@@ -8,13 +8,14 @@ from typing import Callable
 import pytest
 
 import lab.nova as nova_lab_mod
-from tests.conftest import IN_CI
+from tests.conftest import IN_CI, check_marked
 
 # --- the Nova lab (real Nova 34, fake virt driver, one process; lab/nova) --------------------
 
 
 def require_nova_venv() -> None:
     """Skip locally when .venv-nova is missing; in CI that is a failure."""
+    check_marked("nova", "real Nova")
     why = nova_lab_mod.available()
     if why:
         if IN_CI:

@@ -20,7 +20,7 @@ import sys
 
 import pytest
 
-from tests.conftest import require_root, require_tools
+from tests.conftest import check_marked, require_root, require_tools
 
 LAB_TOOLS = ("corosync", "pacemakerd", "crm_mon", "cibadmin", "crm_verify",
              "corosync-quorumtool", "stonith_admin", "ip", "nsenter", "unshare")
@@ -45,6 +45,7 @@ def lab_name(prefix: str) -> str:
 
 
 def require_lab() -> None:
+    check_marked("lab", "a Pacemaker lab")
     require_root()
     require_tools(*LAB_TOOLS)
 

@@ -16,8 +16,13 @@ Never a traceback: every failure is one line on stderr.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+import time
+
+from hakari import paths
+from hakari.alerts import record, spoolio, statedir
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -36,9 +41,6 @@ def main(environ=None) -> int:
 
 
 def _run(env) -> int:
-    from hakari import paths
-    from hakari.alerts import record, spoolio, statedir
-
     try:
         rec = record.normalize(env)
     except record.Ignored:
@@ -53,9 +55,6 @@ def _run(env) -> int:
     except statedir.StateDirError as err:
         _log(f"cannot spool {rec['kind']} alert: {err}")
         return EXIT_FAILED
-    import json
-    import time
-
     rec["seen_on"] = os.uname().nodename
     rec["spooled_at"] = round(time.time(), 6)
     name = record.spool_name(rec["key"], rec["kind"])

@@ -3,7 +3,8 @@
 The alert writes plain dicts (dataclasses cost the alert a third of its time budget);
 ``AlertEvent.from_record`` checks a record read back from disk again (types, ranges,
 printable text, a key that matches the content), so a damaged or planted file is
-refused, not half-trusted.
+refused, not half-trusted, and keeps what the engine reads: the kind, node, time and
+order of every event, the description of a node event, a resource event's result.
 """
 
 from __future__ import annotations
@@ -20,44 +21,17 @@ class BadRecord(ValueError):
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class FencingResult:
-    """A fencing operation's outcome, parsed from CRM_alert_desc."""
-
-    action: str          # reboot | off | on
-    target: str
-    executioner: str     # node that ran it, or "the cluster"
-    client: str          # e.g. pacemaker-controld.1234, stonith_admin.99
-    origin: str          # node that asked for it
-    result: str          # "OK", "Error", or an execution status text
-    reason: str | None
-    ref: str             # the fencer's operation id: same on every node
-    ok: bool             # result OK and rc 0
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
 class ResourceResult:
     rsc: str
     task: str
-    interval_ms: int
     status: int          # PCMK_EXEC_*: 0 done, 1 cancelled, 2 timeout, …
     rc: int
     target_rc: int
-    exec_time_ms: int | None
-
-    @property
-    def succeeded(self) -> bool:
-        return self.status == 0 and self.rc == self.target_rc
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class AttributeChange:
-    name: str
-    value: str | None    # None: the attribute was removed
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class AlertEvent:
-    """One cluster event as a Pacemaker alert reported it."""
+    """One cluster event as a Pacemaker alert reported it: what the engine reads of it."""
 
     key: str             # dedupe key (record.dedupe_key)
     kind: str            # node | fencing | resource | attribute
@@ -65,16 +39,8 @@ class AlertEvent:
     epoch: int           # CRM_alert_timestamp_epoch
     usec: int            # CRM_alert_timestamp_usec
     sequence: int        # CRM_alert_node_sequence of the reporting node
-    nodeid: str | None = None
     desc: str | None = None   # node: member | lost; fencing/resource: result text
-    rc: int | None = None
-    task: str | None = None
-    pacemaker_version: str | None = None
-    seen_on: str | None = None      # hostname of the node whose alert spooled it
-    spooled_at: float | None = None
-    fencing: FencingResult | None = None
     resource: ResourceResult | None = None
-    attribute: AttributeChange | None = None
 
     @property
     def timestamp(self) -> dt.datetime:
@@ -92,57 +58,72 @@ class AlertEvent:
 
     @classmethod
     def from_record(cls, rec) -> "AlertEvent":
-        if not isinstance(rec, dict) or rec.get("format") != FORMAT:
-            raise BadRecord(f"not a {FORMAT} record")
-        kind = _field(rec, "kind", str)
-        if kind not in KINDS:
-            raise BadRecord(f"unknown kind {kind!r}")
-        sub = {"fencing": (FencingResult, "fencing"), "resource": (ResourceResult,
-               "resource"), "attribute": (AttributeChange, "attribute")}
-        parts = {}
-        for name, (klass, owner) in sub.items():
-            value = rec.get(name)
-            if kind == owner:
-                parts[name] = _nested(klass, value, name)
-            elif value is not None:
-                raise BadRecord(f"{name}: set on a {kind} event")
-        event = cls(
-            key=_field(rec, "key", str), kind=kind, node=_field(rec, "node", str),
-            epoch=_field(rec, "epoch", int), usec=_field(rec, "usec", int),
-            sequence=_field(rec, "sequence", int),
-            nodeid=_field(rec, "nodeid", str, True), desc=_field(rec, "desc", str, True),
-            rc=_field(rec, "rc", int, True), task=_field(rec, "task", str, True),
-            pacemaker_version=_field(rec, "pacemaker_version", str, True),
-            seen_on=_field(rec, "seen_on", str, True),
-            spooled_at=_field(rec, "spooled_at", (int, float), True), **parts)
-        _consistent(event)
-        return event
-
-    def to_record(self) -> dict:
-        rec = {"format": FORMAT}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            rec[f.name] = dataclasses.asdict(value) if dataclasses.is_dataclass(value) \
-                else value
-        return rec
+        record = _checked(rec)
+        r = record["resource"]
+        return cls(key=record["key"], kind=record["kind"], node=record["node"],
+                   epoch=record["epoch"], usec=record["usec"], sequence=record["sequence"],
+                   desc=record["desc"], resource=None if r is None else ResourceResult(
+                       r["rsc"], r["task"], r["status"], r["rc"], r["target_rc"]))
 
 
-def _consistent(event: AlertEvent) -> None:
-    if not event.node or len(event.node) > MAX_NAME or " " in event.node:
+_NONE = type(None)
+# Every field of a record (record.normalize, plus the agent's seen_on and spooled_at) and
+# its types. All are checked, read by the engine or not: the key is recomputed from them,
+# and a file that does not fit them is damaged or planted.
+_FIELDS = {
+    "key": str, "kind": str, "node": str, "epoch": int, "usec": int, "sequence": int,
+    "nodeid": (str, _NONE), "desc": (str, _NONE), "rc": (int, _NONE),
+    "task": (str, _NONE), "pacemaker_version": (str, _NONE), "seen_on": (str, _NONE),
+    "spooled_at": (int, float, _NONE),
+}
+# The part only one kind carries, and its fields.
+_PARTS = {
+    "fencing": {"action": str, "target": str, "executioner": str, "client": str,
+                "origin": str, "result": str, "reason": (str, _NONE), "ref": str,
+                "ok": bool},
+    "resource": {"rsc": str, "task": str, "interval_ms": int, "status": int, "rc": int,
+                 "target_rc": int, "exec_time_ms": (int, _NONE)},
+    "attribute": {"name": str, "value": (str, _NONE)},
+}
+
+
+def _checked(rec) -> dict:
+    """The record's known fields, each of its type, consistent with each other and with
+    the key; BadRecord otherwise."""
+    if not isinstance(rec, dict) or rec.get("format") != FORMAT:
+        raise BadRecord(f"not a {FORMAT} record")
+    kind = rec.get("kind")
+    if kind not in KINDS:
+        raise BadRecord(f"unknown kind {kind!r}")
+    record = {name: _typed(rec.get(name), want, name) for name, want in _FIELDS.items()}
+    for part, fields in _PARTS.items():
+        value = rec.get(part)
+        if kind != part:
+            if value is not None:
+                raise BadRecord(f"{part}: set on a {kind} event")
+        elif not isinstance(value, dict):
+            raise BadRecord(f"{part}: missing")
+        elif set(value) != set(fields):
+            raise BadRecord(f"{part}: fields {sorted(set(value) ^ set(fields))} wrong")
+        else:
+            value = {name: _typed(value[name], want, f"{part}.{name}")
+                     for name, want in fields.items()}
+        record[part] = value
+    node = record["node"]
+    if not node or len(node) > MAX_NAME or " " in node:
         raise BadRecord("node: invalid")
-    if not 0 <= event.usec <= 999_999 or event.epoch < 0 or event.sequence < 0:
+    if not 0 <= record["usec"] <= 999_999 or record["epoch"] < 0 or record["sequence"] < 0:
         raise BadRecord("epoch, usec or sequence out of range")
     # The key is checked by recomputing it (and may be longer than any one field).
-    record = event.to_record()
-    record.pop("key")
-    for value in _strings(record):
+    for value in _strings({k: v for k, v in record.items() if k != "key"}):
         if len(value) > MAX_VALUE or not value.isprintable():
             raise BadRecord("text too long or not printable")
-    if event.kind == "fencing" and (event.fencing.target != event.node
-                                    or event.rc is None or not event.desc):
+    if kind == "fencing" and (record["fencing"]["target"] != node
+                              or record["rc"] is None or not record["desc"]):
         raise BadRecord("fencing: inconsistent with the event")
-    if dedupe_key(event.to_record()) != event.key:
+    if dedupe_key(record) != record["key"]:
         raise BadRecord("key does not match the event")
+    return record
 
 
 def _strings(value):
@@ -153,32 +134,10 @@ def _strings(value):
             yield from _strings(v)
 
 
-def _field(rec: dict, name: str, kind, optional: bool = False):
-    value = rec.get(name)
-    if value is None and optional:
-        return None
+def _typed(value, want, name: str):
     # bool is an int subclass; a true/false where a number belongs is damage.
-    if not isinstance(value, kind) or isinstance(value, bool):
-        raise BadRecord(f"{name}: expected {getattr(kind, '__name__', 'number')}")
+    if not isinstance(value, want) or (isinstance(value, bool) and want is not bool):
+        names = want.__name__ if isinstance(want, type) else \
+            " or ".join(t.__name__ for t in want if t is not _NONE)
+        raise BadRecord(f"{name}: expected {names}")
     return value
-
-
-_TYPES = {"str": str, "int": int, "bool": bool}
-
-
-def _nested(klass, value, name: str):
-    if not isinstance(value, dict):
-        raise BadRecord(f"{name}: missing")
-    names = {f.name for f in dataclasses.fields(klass)}
-    if set(value) != names:
-        raise BadRecord(f"{name}: fields {sorted(set(value) ^ names)} wrong")
-    for f in dataclasses.fields(klass):
-        # Annotations are strings here (postponed evaluation): "int", "str | None"…
-        base, _, rest = f.type.partition(" | ")
-        v = value[f.name]
-        if v is None and rest == "None":
-            continue
-        want = _TYPES[base]
-        if not isinstance(v, want) or (want is not bool and isinstance(v, bool)):
-            raise BadRecord(f"{name}.{f.name}: expected {base}")
-    return klass(**value)

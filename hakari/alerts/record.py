@@ -26,6 +26,7 @@ recipient reports it; the spool file name is derived from it:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 
@@ -193,8 +194,6 @@ def dedupe_key(rec: dict) -> str:
 
 def spool_name(key: str, kind: str) -> str:
     """The spool file name of the event with this dedupe key."""
-    import hashlib
-
     return f"{kind}-{hashlib.sha256(key.encode('utf-8')).hexdigest()[:32]}.json"
 
 

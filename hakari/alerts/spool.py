@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import grp
 import json
 import os
 import re
@@ -274,8 +275,6 @@ class WakeSocket:
 def _gid(group: str | None) -> int | None:
     if not group:
         return None
-    import grp
-
     try:
         return grp.getgrnam(group).gr_gid
     except KeyError:

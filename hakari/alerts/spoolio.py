@@ -11,7 +11,9 @@ Temporary names start with "." and the engine never reads them.
 from __future__ import annotations
 
 import os
-import stat
+import socket
+
+from hakari import paths
 
 FILE_MODE = 0o640
 TMP_PREFIX = ".tmp-"
@@ -29,11 +31,10 @@ def check_spool_dir(path: str) -> None:
         raise SpoolError(f"spool directory {path} does not exist (run `hakari install`)") from None
     except OSError as err:
         raise SpoolError(f"spool directory {path}: {err.strerror or err}") from None
-    if not stat.S_ISDIR(st.st_mode):
-        raise SpoolError(f"spool directory {path} is not a directory")
-    if st.st_mode & stat.S_IWOTH:
-        raise SpoolError(f"spool directory {path} is world-writable; refusing it "
-                         "(run `hakari install` to fix its mode)")
+    problem = paths.dir_mode_problem(st)
+    if problem:
+        raise SpoolError(f"spool directory {path}: {problem}; refusing it "
+                         "(run `hakari install` to fix it)")
 
 
 def write_once(spool: str, name: str, data: bytes, done: str) -> bool:
@@ -101,8 +102,6 @@ def wake(socket_path: str, message: bytes = b"") -> bool:
 
     Not being heard is fine: the engine also scans the spool at every reconcile.
     """
-    import socket
-
     try:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_NONBLOCK
                              | socket.SOCK_CLOEXEC)

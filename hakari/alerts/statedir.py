@@ -9,6 +9,8 @@ same way (``$`` interpolation, continuation lines) instead of guessing.
 
 from __future__ import annotations
 
+import os
+
 from hakari.paths import DEFAULT_CONFIG_FILE, DEFAULT_STATE_DIR, own_dir_problem
 
 MAX_CONFIG_BYTES = 1 << 20
@@ -103,8 +105,6 @@ def resolve(recipient: str | None, exists=None) -> str:
     the default config file if it exists, else the default state directory.
     """
     if not recipient:
-        import os
-
         exists = exists or os.path.exists
         if exists(DEFAULT_CONFIG_FILE):
             return read_state_dir(DEFAULT_CONFIG_FILE)

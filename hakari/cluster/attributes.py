@@ -8,6 +8,7 @@ engine moving elsewhere and a full cluster restart. Each attribute has exactly o
 from __future__ import annotations
 
 from hakari.cluster.runner import DEFAULT_TIMEOUT, run
+from hakari.cluster.xml import parse_xml
 from hakari.errors import ClusterNotConnected, ToolFailed
 
 # crm_attribute: the node or the attribute does not exist (CRM_EX_NOSUCH).
@@ -54,8 +55,6 @@ def read_all(prefix: str = "hakari-", *, timeout: float = DEFAULT_TIMEOUT) -> di
     One cibadmin call for the whole cluster: the engine reconciles every few seconds
     and must not run one crm_attribute per node.
     """
-    from hakari.cluster.xml import parse_xml
-
     result = run(["cibadmin", "--query", "--scope", "nodes"], timeout=timeout)
     return parse_node_attributes(parse_xml(result.stdout, "CIB nodes section", ("nodes",)),
                                  prefix)

@@ -1,4 +1,4 @@
-"""Read the running cluster: crm_mon, stonith_admin history, corosync-quorumtool.
+"""Read the running cluster: one crm_mon look, fence history included.
 
 Every call goes through the runner with ``[cluster] tool_timeout``. Pacemaker tools in
 XML mode report their own failures inside the XML with a non-zero exit status, so those
@@ -11,14 +11,10 @@ from hakari.cluster import runner
 from hakari.cluster.crm_mon import ROOTS as CRM_MON_ROOTS
 from hakari.cluster.crm_mon import WHAT as CRM_MON_WHAT
 from hakari.cluster.crm_mon import snapshot_from_root
-from hakari.cluster.fence_history import (STONITH_ROOTS, STONITH_WHAT,
-                                          stonith_history_from_root)
-from hakari.cluster.quorum import (EXIT_NOT_QUORATE, EXIT_QUORATE, QuorumStatus,
-                                   parse_quorumtool)
 from hakari.cluster.result import check_status
 from hakari.cluster.xml import parse_xml
 from hakari.errors import ClusterNotConnected, ParseError, ToolFailed
-from hakari.model import ClusterSnapshot, FenceEvent
+from hakari.model import ClusterSnapshot
 
 # Any exit status is judged after parsing; only death by a signal is left to the runner.
 _ANY_EXIT = tuple(range(256))
@@ -34,27 +30,6 @@ def read_cluster(conf) -> ClusterSnapshot:
     res = runner.run(argv, timeout=conf.cluster.tool_timeout, ok_codes=_ANY_EXIT)
     root = _parse_or_fail(res, CRM_MON_WHAT, CRM_MON_ROOTS)
     return snapshot_from_root(root, argv)
-
-
-def read_fence_history(conf, target: str = "*") -> tuple[FenceEvent, ...]:
-    """Every fence event the fencer remembers for ``target`` (all nodes by default)."""
-    argv = ["stonith_admin", "--history", target, "--verbose", "--output-as=xml"]
-    res = runner.run(argv, timeout=conf.cluster.tool_timeout, ok_codes=_ANY_EXIT)
-    root = _parse_or_fail(res, STONITH_WHAT, STONITH_ROOTS)
-    return stonith_history_from_root(root)
-
-
-def read_quorum(conf) -> QuorumStatus:
-    """corosync's own view of quorum (``corosync-quorumtool -s``)."""
-    argv = ["corosync-quorumtool", "-s"]
-    try:
-        res = runner.run(argv, timeout=conf.cluster.tool_timeout,
-                         ok_codes=(EXIT_QUORATE, EXIT_NOT_QUORATE))
-    except ToolFailed as err:
-        if err.returncode == 1:
-            return parse_quorumtool(err.stderr, err.returncode)
-        raise
-    return parse_quorumtool(res.stdout.decode("utf-8", "replace"), res.returncode)
 
 
 def _parse_or_fail(res: runner.ToolResult, what: str, roots: tuple[str, ...]):

@@ -1,4 +1,4 @@
-"""One owner per host recovery, cluster-wide, recorded in the CIB.
+"""One owner per host recovery, cluster-wide, recorded in the CIB (safety rule 8).
 
 The engine (which fails over between controllers) and an operator's `hakari evacuate`
 on any controller must never recover the same host at once; a lock file only covers one

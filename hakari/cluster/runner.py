@@ -34,6 +34,31 @@ def _first_line(text: str) -> str:
     return ""
 
 
+def communicate(argv: list[str], *, timeout: float, env: dict[str, str] | None = None,
+                stdin: bytes | None = None) -> tuple[int, bytes, bytes]:
+    """Run ``argv`` and wait for it: (exit status, stdout, stderr). OSError when it cannot
+    start; subprocess.TimeoutExpired once it overran ``timeout`` and was killed.
+
+    The child gets its own session so that, on timeout, the whole process group is
+    killed: a hung tool that forked helpers must not keep our pipes open.
+    """
+    full_env = None if env is None else {**os.environ, **env}
+    proc = subprocess.Popen(
+        argv,
+        stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=full_env,
+        start_new_session=True,
+    )
+    try:
+        out, err = proc.communicate(stdin, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        raise
+    return proc.returncode, out, err
+
+
 def run(
     argv: list[str],
     *,
@@ -42,37 +67,19 @@ def run(
     env: dict[str, str] | None = None,
     stdin: bytes | None = None,
 ) -> ToolResult:
-    """Run ``argv`` and return its result, or raise a ToolError subclass.
-
-    The child gets its own session so that, on timeout, the whole process group is
-    killed: a hung tool that forked helpers must not keep our pipes open.
-    """
+    """Run ``argv`` (see communicate) and return its result, or raise a ToolError
+    subclass."""
     name = argv[0]
-    full_env = None
-    if env is not None:
-        full_env = dict(os.environ)
-        full_env.update(env)
     try:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=full_env,
-            start_new_session=True,
-        )
+        rc, out, err = communicate(argv, timeout=timeout, env=env, stdin=stdin)
     except FileNotFoundError:
         raise ToolNotFound(f"{name}: command not found (is it installed and on PATH?)",
                            argv) from None
     except PermissionError:
         raise ToolNotFound(f"{name}: permission denied", argv) from None
-    try:
-        out, err = proc.communicate(stdin, timeout=timeout)
     except subprocess.TimeoutExpired:
-        _kill_group(proc)
         raise ToolTimeout(f"{name}: no answer within {timeout:g}s, killed", argv) from None
     stderr = err.decode("utf-8", "replace")
-    rc = proc.returncode
     if rc in ok_codes:
         return ToolResult(tuple(argv), rc, out, stderr)
     detail = _first_line(stderr) or _first_line(out.decode("utf-8", "replace"))

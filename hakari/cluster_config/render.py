@@ -16,6 +16,9 @@ import tempfile
 
 import jinja2
 
+from hakari import config
+from hakari.cluster.xml import parse_xml
+from hakari.errors import ConfigError, ParseError
 
 TEMPLATES_DIR = pathlib.Path(__file__).resolve().parent.parent / "templates"
 OUTPUTS = ("corosync.conf", "cib.xml", "pcs-commands.sh", "hakari.conf")
@@ -71,10 +74,6 @@ def file_modes(data: dict) -> dict[str, int]:
 
 def check_rendered(files: dict[str, str]) -> list[str]:
     """Problems only visible in the output: the XML must parse, hakari.conf must load."""
-    from hakari import config
-    from hakari.cluster.xml import parse_xml
-    from hakari.errors import ConfigError, ParseError
-
     errors = []
     try:
         parse_xml(files["cib.xml"].encode(), "rendered cib.xml", ("cib",))

@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from hakari import paths
-from hakari.cluster_config.fields import (  # noqa: F401 - NODE_NAME_RE, is_secret_param: API
-    CLOUD_RE, CLUSTER_NAME_RE, HOSTNAME_RE, MAX_LINKS, NODE_NAME_RE, PROPERTY_RE,
-    RECIPIENT_RE, SERVICE_AGENT_RE, is_secret_param, kind, seconds)
+import yaml
+
+from hakari import config, paths
+from hakari.cluster_config.fields import (CLOUD_RE, CLUSTER_NAME_RE, HOSTNAME_RE, MAX_LINKS,
+                                          PROPERTY_RE, RECIPIENT_RE, SERVICE_AGENT_RE, kind,
+                                          seconds)
 from hakari.cluster_config.node_checks import NodeChecks
 from hakari.errors import HakariError
 from hakari.inputfile import InputError, read_bounded
@@ -69,8 +71,6 @@ class VarsError(HakariError):
 
 def load_vars(path: str) -> dict:
     """Read a YAML (or JSON, a subset of YAML) variables file into a mapping."""
-    import yaml
-
     try:
         text = read_bounded(path, MAX_VARS_BYTES).decode("utf-8")
     except InputError as err:
@@ -291,8 +291,6 @@ class _Validator(NodeChecks):
                      f"fencing timeout; keep it at least {UNFENCING_MARGIN}s below")
 
     def policies(self, value) -> None:
-        from hakari import config
-
         if not isinstance(value, dict):
             self.err("policies", f"must be a mapping, not {kind(value)}")
             return

@@ -6,6 +6,10 @@ fraction of the time; this is the same agent for people and scripts.
 
 from __future__ import annotations
 
+import os
+
+from hakari.alerts.agent import main
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
@@ -20,10 +24,6 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    import os
-
-    from hakari.alerts.agent import main
-
     env = dict(os.environ)
     if args.config_file:
         env["CRM_alert_recipient"] = os.path.abspath(args.config_file[-1])

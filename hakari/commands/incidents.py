@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import os
 
-from hakari.cli import load_config
+from hakari.commands import load_config
 from hakari.display import escape_text, escaped_copy
 from hakari.errors import HakariError
+from hakari.hostnames import HostNameMap
+from hakari.records.journal import JOURNAL_NAME, Journal
 
 
 def add_parser(sub) -> None:
@@ -26,20 +28,30 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    conf = load_config(args)
+    # Lazy: every `hakari` invocation imports this module to build its parser; lxml and
+    # the cluster tools' modules would add 15 ms to the 60 ms of `hakari --help`.
+    from hakari import holds
     from hakari.records.history import render_text, summarize
-    from hakari.records.journal import JOURNAL_NAME, Journal
+    from hakari.records.store import read_records_of
 
+    conf = load_config(args)
     journal = Journal(os.path.join(conf.state_dir, JOURNAL_NAME))
     events = list(journal.read())
     nodes = {e.detail.get("node") for e in events if e.event == "state"} - {None}
-    cib, cluster = _cib_incidents(conf, nodes)
+    cib, cluster = read_records_of(nodes, conf.cluster.tool_timeout)
     summaries = summarize(events, cib)
     if args.host:
         summaries = [s for s in summaries if args.host in (s.host, s.incident.node)]
     if args.incident:
         summaries = [s for s in summaries if s.incident.id == args.incident]
-    held = _holds(conf) if cluster is not False else {}
+    held = {}
+    if cluster is not False:
+        try:
+            held = holds.of_cluster(conf)
+        except HakariError:
+            # The configured holds, at least, are known without the CIB.
+            held = holds.current({}, conf.recovery.excluded_hosts,
+                                 HostNameMap.from_config(conf))
     if args.format == "json":
         print(json.dumps({"cluster": cluster,
                           "incidents": [s.document(args.timeline) for s in summaries],
@@ -55,36 +67,3 @@ def run(args) -> int:
             print(escape_text(f"{hold.node}: {hold.describe()}"))
     return 0
 
-
-def _holds(conf) -> dict:
-    """node -> holds.Hold; the configured ones only when the CIB cannot be read."""
-    from hakari import holds
-    from hakari.hostnames import HostNameMap
-
-    try:
-        return holds.of_cluster(conf)
-    except HakariError:
-        return holds.current({}, conf.recovery.excluded_hosts, HostNameMap.from_config(conf))
-
-
-def _cib_incidents(conf, nodes) -> tuple[dict, bool | None]:
-    """node -> incident from the CIB; (.., False) when no cluster is reachable here,
-    (.., None) when there was nothing to ask."""
-    from hakari.cluster import attributes
-    from hakari.errors import ClusterNotConnected, ToolFailed, ToolNotFound
-    from hakari.records.store import INCIDENT_ATTRIBUTE, from_record
-
-    found: dict = {}
-    if not nodes:
-        return found, None
-    for node in sorted(nodes):
-        try:
-            raw = attributes.query(node, INCIDENT_ATTRIBUTE, timeout=conf.cluster.tool_timeout)
-        except (ToolNotFound, ClusterNotConnected):
-            return {}, False
-        except ToolFailed:
-            continue
-        incident = from_record(node, raw)
-        if incident is not None:
-            found[node] = incident
-    return found, True

@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import json
 
-from hakari.cli import load_config
+from hakari.commands import load_config
 from hakari.errors import EXIT_OK, HakariError
+from hakari.hostnames import HostNameMap
+from hakari.nova.errors import NovaNotFound
+from hakari.records.journal import Journal
+from hakari.recovery.process import decision as pd
 
 
 def add_parser(sub) -> None:
@@ -32,14 +36,12 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    conf = load_config(args)
-    from hakari.hostnames import HostNameMap
-    from hakari.recovery.process import decision as pd
-    from hakari.records.journal import Journal
+    # Lazy: every `hakari` invocation imports this module to build its parser;
+    # openstacksdk would add 0.2 s to the 60 ms of `hakari --help`.
     from hakari.nova.client import Nova
-    from hakari.nova.errors import NovaNotFound
     from hakari.recovery.process.recovery import ProcessRecovery
 
+    conf = load_config(args)
     nova = Nova.connect(conf)
     host = args.host
     mapped = HostNameMap.from_config(conf).to_nova(host)

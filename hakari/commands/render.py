@@ -26,6 +26,8 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    # Lazy: every `hakari` invocation imports this module to build its parser; jinja2,
+    # yaml, lxml and oslo.config would add 75 ms to the 60 ms of `hakari --help`.
     from hakari.cluster_config import render, schema
 
     data = schema.load_vars(args.vars)

@@ -1,7 +1,7 @@
 """`hakari status`: the cluster as hakari sees it.
 
 Rendering is split into pure functions (snapshot in, document or text out) so the
-contract in DESIGN.md can be tested without a cluster.
+contract in docs/design.md can be tested without a cluster.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import json
 import sys
 from collections.abc import Iterable
 
-from hakari.cli import load_config
+from hakari.commands import load_config
 from hakari.display import escape_text
 from hakari.errors import HakariError
 from hakari.fencing.verdict import FENCING_ACTIONS, fence_verdict
@@ -44,19 +44,28 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    # Lazy: every `hakari` invocation imports this module to build its parser; lxml and
+    # the cluster tools' modules would add 12 ms to the 60 ms of `hakari --help`.
+    from hakari import holds
+    from hakari.cluster.crm_mon import parse_crm_mon
+    from hakari.cluster.live import read_cluster
+
     # Configuration first: a broken config file is reported even when a saved file
     # is given, so an operator learns about it before the engine trips over it.
     conf = load_config(args)
     held: dict | None = {}
     if args.crm_mon_file:
-        snapshot = _from_file(args.crm_mon_file)
+        data = read_bounded(args.crm_mon_file, MAX_CRM_MON_BYTES)
+        try:
+            snapshot = parse_crm_mon(data)
+        except HakariError as err:
+            # Same exception class (callers and exit codes rely on it), with the file named.
+            err.args = (f"{args.crm_mon_file}: {err}",)
+            raise
     else:
-        # Imported here, not at the top: every hakari command imports this module to
-        # build its parser, and `hakari alert` runs on each cluster event.
-        from hakari.cluster.live import read_cluster
         snapshot = read_cluster(conf)
         try:
-            held = _holds(conf)
+            held = holds.of_cluster(conf)
         except HakariError as err:
             # Status is for when things are wrong: show the rest, and say holds are unknown.
             held = None
@@ -67,23 +76,6 @@ def run(args) -> int:
     else:
         print(render_text(snapshot, held=held), end="")
     return 0
-
-
-def _holds(conf) -> dict:
-    from hakari import holds
-    return holds.of_cluster(conf)
-
-
-def _from_file(path: str) -> ClusterSnapshot:
-    from hakari.cluster.crm_mon import parse_crm_mon
-
-    data = read_bounded(path, MAX_CRM_MON_BYTES)
-    try:
-        return parse_crm_mon(data)
-    except HakariError as err:
-        # Same exception class (callers and exit codes rely on it), with the file named.
-        err.args = (f"{path}: {err}",)
-        raise
 
 
 # --- pure rendering -------------------------------------------------------------------

@@ -10,6 +10,7 @@ re-reads Nova before acting.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -20,18 +21,16 @@ from contextlib import ExitStack
 
 from hakari import config, holds, lifecycle, paths
 from hakari.alerts.spool import Spool, WakeSocket
-from hakari.cluster import attributes, ownership
-from hakari.cluster.live import read_cluster
+from hakari.cluster import ownership
 from hakari.engine import detect
 from hakari.errors import HakariError
 from hakari.hostnames import HostNameMap
-from hakari.install import make_state_dirs
 from hakari.model import ClusterSnapshot, Incident
 from hakari.recovery.host import brake
 from hakari.recovery.host.evacuator import Limits, Slots
 from hakari.records.failures import PROCESS, FailureBook
 from hakari.recovery.host.recovery import HostRecovery, Job, brake_check, host_returned
-from hakari.records.journal import Journal, ensure_state_dir, utcnow
+from hakari.records.journal import Journal, utcnow
 from hakari.nova.client import Nova
 from hakari.recovery.policy import Policy
 from hakari.recovery.process.decision import (CHECK_INTERVAL, FAILURE, Thresholds,
@@ -50,31 +49,38 @@ MIN_WAKE_GAP = 0.25
 COMPUTES_MAX_AGE = 60.0
 
 
+@dataclasses.dataclass(frozen=True)
+class Parts:
+    """What the engine works with. hakari.engine.wiring assembles the real ones; tests
+    give fakes for the outside world (the cluster, the CIB's records, Nova)."""
+    read_cluster: Callable[[object], ClusterSnapshot]   # conf -> the cluster now
+    read_records: Callable[[], dict]                    # hakari's CIB attributes by node
+    # conf -> Nova; called at the first need, so the engine runs while Nova is away.
+    connect_nova: Callable[[object], Nova]
+    journal: Journal
+    store: ClusterStore
+    spool: Spool
+
+
 class Engine:
-    def __init__(self, conf, *, read_cluster: Callable[[object], ClusterSnapshot] | None = None,
-                 read_records: Callable[[], dict] | None = None, nova=None,
-                 config_files: list[str] | None = None, os_cloud: str | None = None):
+    def __init__(self, conf, parts: Parts, *, config_files: list[str] | None = None,
+                 os_cloud: str | None = None):
         self.conf = conf
         # What SIGHUP re-reads, as the command line named it (None: the default file).
         self.config_files = config_files
         self.os_cloud = os_cloud
         self.reload = threading.Event()
         self.names = HostNameMap.from_config(conf)
-        if os.geteuid() == 0:
-            # The installer's owners and modes: the alert agent (user hacluster) must be
-            # able to write the spool, and nobody else.
-            make_state_dirs(conf.state_dir)
-        ensure_state_dir(conf.state_dir)
-        self.journal = Journal.open(conf.state_dir)
-        self.store = ClusterStore(self.journal, conf.cluster.tool_timeout)
+        self.journal = parts.journal
+        self.store = parts.store
         self.memory = detect.Memory()
         self.stop = threading.Event()
         self.wake = threading.Event()
-        self._read_cluster = read_cluster
-        self._read_records = read_records or (
-            lambda: attributes.read_all(timeout=conf.cluster.tool_timeout))
-        self._nova = nova
-        self.spool = Spool(conf.state_dir)
+        self._read_cluster = parts.read_cluster
+        self._read_records = parts.read_records
+        self._connect_nova = parts.connect_nova
+        self._nova = None
+        self.spool = parts.spool
         self._pruned = 0.0
         # One worker thread per batch of hosts recovered together; batches started at
         # different times run side by side within one shared max_parallel.
@@ -90,7 +96,7 @@ class Engine:
     @property
     def nova(self):
         if self._nova is None:
-            self._nova = Nova.connect(self.conf)
+            self._nova = self._connect_nova(self.conf)
         return self._nova
 
     # -- the loop -------------------------------------------------------------------
@@ -200,7 +206,7 @@ class Engine:
     def reconcile(self) -> detect.Decision:
         self.drain_alerts()
         now = utcnow()
-        snapshot = self._snapshot()
+        snapshot = self._read_cluster(self.conf)
         self.memory.observe(snapshot, now)
         records = parse_records(self._read_records())
         held = holds.current(records.raw, self.conf.recovery.excluded_hosts, self.names)
@@ -435,11 +441,6 @@ class Engine:
     def _process_recovery(self):
         return ProcessRecovery(self.nova, self.journal, Thresholds.from_config(self.conf),
                                state_dir=self.conf.state_dir)
-
-    def _snapshot(self) -> ClusterSnapshot:
-        if self._read_cluster is not None:
-            return self._read_cluster(self.conf)
-        return read_cluster(self.conf)
 
     def _say(self, key: str, message: str, level: int) -> None:
         """Log a standing condition once, not every few seconds."""

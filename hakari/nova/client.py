@@ -316,8 +316,8 @@ class Nova:
         return room
 
     def hypervisors(self) -> list[Hypervisor]:
-        """Per-compute totals and usage; 2.87 is the last version that reports them."""
-        answer = self._call("GET", "/os-hypervisors/detail", microversion="2.87")
+        """Every compute node and the service host that runs it."""
+        answer = self._call("GET", "/os-hypervisors/detail")
         return [hypervisor_from(h) for h in answer.body.get("hypervisors", [])]
 
 

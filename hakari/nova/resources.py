@@ -92,19 +92,11 @@ class Aggregate:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Hypervisor:
-    """Free room on one compute, as the hypervisor API reports it (before 2.88)."""
+    """Which service host runs a compute node: placement names its resource providers
+    after the node, and the two names may differ."""
 
     host: str
-    state: str
-    status: str
-    vcpus: int
-    vcpus_used: int
-    memory_mb: int
-    memory_mb_used: int
-    local_gb: int
-    local_gb_used: int
-    # The compute node name: placement's resource provider name; may differ from host.
-    name: str = ""
+    name: str
 
 
 def parse_time(value: str | None) -> dt.datetime | None:
@@ -150,18 +142,9 @@ def aggregate_from(d: dict) -> Aggregate:
 
 
 def hypervisor_from(d: dict) -> Hypervisor:
-    def num(key):
-        try:
-            return int(d.get(key) or 0)
-        except (TypeError, ValueError):
-            return 0
     service = d.get("service") or {}
-    return Hypervisor(
-        host=service.get("host") or d.get("hypervisor_hostname") or "",
-        state=d.get("state") or "unknown", status=d.get("status") or "unknown",
-        vcpus=num("vcpus"), vcpus_used=num("vcpus_used"), memory_mb=num("memory_mb"),
-        memory_mb_used=num("memory_mb_used"), local_gb=num("local_gb"),
-        local_gb_used=num("local_gb_used"), name=d.get("hypervisor_hostname") or "")
+    return Hypervisor(host=service.get("host") or d.get("hypervisor_hostname") or "",
+                      name=d.get("hypervisor_hostname") or "")
 
 
 def migration_from(d: dict) -> Migration:

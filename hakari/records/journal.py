@@ -20,6 +20,7 @@ import stat
 import threading
 from collections.abc import Iterable, Iterator
 
+from hakari import paths
 from hakari.errors import HakariError
 
 JOURNAL_NAME = "journal.jsonl"
@@ -151,18 +152,17 @@ class Journal:
 
 def ensure_state_dir(path: str) -> None:
     """Create ``path`` (0700) or check an existing one is not writable by others."""
-    if os.path.lexists(path) and not os.path.isdir(path):
-        raise JournalError(f"state_dir {path}: not a directory")
     try:
-        os.makedirs(path, mode=DIR_MODE, exist_ok=True)
+        try:
+            os.makedirs(path, mode=DIR_MODE, exist_ok=True)
+        except FileExistsError:
+            pass  # something that is no directory: refused below
         st = os.stat(path)
     except OSError as err:
         raise JournalError(f"state_dir {path}: {err.strerror or err}") from None
-    if not stat.S_ISDIR(st.st_mode):
-        raise JournalError(f"state_dir {path}: not a directory")
-    if st.st_mode & stat.S_IWOTH:
-        raise JournalError(f"state_dir {path}: world-writable (mode "
-                           f"{stat.S_IMODE(st.st_mode):04o}); refusing to keep state there")
+    problem = paths.dir_mode_problem(st)
+    if problem:
+        raise JournalError(f"state_dir {path}: {problem}; refusing to keep state there")
     if not os.access(path, os.W_OK | os.X_OK):
         raise JournalError(f"state_dir {path}: not writable by this user")
 

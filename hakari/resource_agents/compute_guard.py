@@ -21,13 +21,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import socket
 import sys
 import time
 
 from hakari import __version__, lifecycle, paths
 from hakari.cluster import attributes
-from hakari.errors import HakariError
+from hakari.cluster.runner import run
+from hakari.errors import HakariError, ToolError
 from hakari.model import INCIDENT_ATTRIBUTE
 from hakari.records.store import from_record
 from hakari.resource_agents import ocf
@@ -87,7 +89,8 @@ def verdict(node: str, raw: str | None) -> Verdict:
         return Verdict(True, True, f"{label} is {state}")
     if state in lifecycle.NOVA_COMPUTE_HELD:
         return Verdict(False, False, f"{label} is {state}: evacuations not finished")
-    return Verdict(False, True, f"{label} is {state} and needs an operator; nova-compute "
+    # FAILED: the one state left (the lifecycle test walks them all).
+    return Verdict(False, True, f"{label} {state} and needs an operator; nova-compute "
                    "stays stopped")
 
 
@@ -136,8 +139,6 @@ def monitor(ctx: Context) -> int:
 
 def validate(ctx: Context) -> int:
     ctx.params  # noqa: B018 - parses and checks them
-    import shutil
-
     if shutil.which("crm_attribute") is None:
         raise OCFError(OCF_ERR_INSTALLED, "crm_attribute not found (Pacemaker CLI tools)")
     return OCF_SUCCESS
@@ -157,9 +158,6 @@ def local_node(ctx: Context) -> str:
     host name (what Pacemaker uses unless corosync.conf names nodes otherwise)."""
     if ctx.node:
         return ctx.node
-    from hakari.cluster.runner import run
-    from hakari.errors import ToolError
-
     try:
         name = run(["crm_node", "-n"], timeout=TOOL_TIMEOUT).stdout.decode().strip()
         if name and name.isprintable() and " " not in name:

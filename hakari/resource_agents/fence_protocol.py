@@ -2,7 +2,7 @@
 
 Pacemaker runs a fence agent with no arguments and ``key=value`` lines on stdin; people
 run it with getopt-style options. Both end up as one dict of parameter values. Exit codes
-and metadata follow fence-agents (see INTERFACES.md, section b).
+and metadata follow fence-agents (docs/design.md, "Facts hakari relies on").
 """
 
 from __future__ import annotations

@@ -154,7 +154,7 @@ class ComputeApi:
     def _status_change_blocks(self, host) -> float:
         """Nova asks a compute it believes up to sync its disabled trait over RPC; a dead
         compute that is not yet reported down never answers, so the API call waits for the
-        RPC timeout (LAB-NOTES: disabling before forcing down hangs)."""
+        RPC timeout: why safety rule 3 forces down first (docs/design.md)."""
         if host.killed_at is not None and self._is_up(host):
             return self.dead_rpc_delay
         return 0.0

@@ -27,18 +27,17 @@ from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+from lab import keystone
 from lab.fakenova import compute
 from lab.fakenova.faults import FaultPlan, route_matches
 from lab.fakenova.model import (POWER, Aggregate, ApiError, Flavor, Host, Server, Service,
-                                iso_us, iso_z, parse_version, server_status, version_str)
+                                iso_z, parse_version, server_status, version_str)
 
 BIND = "127.0.0.1"
 DEFAULT_IMAGE = "155d900f-4e14-4e4c-a73d-069cbf4541e6"
 _STATUS_TO_VM = {"ACTIVE": ("active", POWER["running"]),
                  "SHUTOFF": ("stopped", POWER["shutdown"]),
                  "ERROR": ("error", POWER["nostate"])}
-_KEYSTONE_401 = {"error": {"code": 401, "title": "Unauthorized",
-                           "message": "The request you have made requires authentication."}}
 OUTCOMES = ("ok", "failed", "error", "hang")
 
 
@@ -128,7 +127,7 @@ class Gauges:
 
 class Request:
     __slots__ = ("method", "path", "raw_path", "query", "body", "bad_json", "headers", "mv",
-                 "request_id", "root", "host_url", "route", "params", "token")
+                 "request_id", "root", "prefix", "host_url", "route", "params", "token")
 
     def q(self, name, default=None):
         values = self.query.get(name)
@@ -198,7 +197,6 @@ class FakeNova(compute.ComputeApi):
         self.max_limit = max_limit
         self.username, self.password, self.project_name = username, password, project_name
         self.require_auth = require_auth
-        self.token_ttl = token_ttl
         self.default_zone = default_zone
         self.dead_rpc_delay = dead_rpc_delay
         self.max_hang = max_hang
@@ -212,6 +210,12 @@ class FakeNova(compute.ComputeApi):
         self.project_id = self._new_hex()
         self.user_id = self._new_hex()
         self.admin_token = "fakenova-admin-token"
+        self.keystone = keystone.Keystone(
+            password, users={username: self.user_id},
+            projects={project_name: self.project_id},
+            assignments={(username, project_name): keystone.ROLES},
+            services=(("compute", "nova", "/compute/v2.1"),
+                      ("identity", "keystone", "/identity")), ttl=token_ttl)
 
         self._lock = threading.RLock()
         self._hosts: dict[str, Host] = {}
@@ -229,7 +233,6 @@ class FakeNova(compute.ComputeApi):
         self._service_seq = itertools.count(1)
         self._flavor_seq = itertools.count(1)
         self._aggregate_seq = itertools.count(1)
-        self._tokens: dict[str, dict] = {}
 
         self._records: list[RequestRecord] = []
         self._records_lock = threading.Lock()
@@ -406,11 +409,11 @@ class FakeNova(compute.ComputeApi):
         """(route name, handler name, params, kind, min microversion, URL prefix) or None."""
         for prefix in ("/identity", ""):
             if path in (f"{prefix}/v3", f"{prefix}/v3/"):
-                return "identity.version", "h_identity_version", {}, "identity", None, prefix
-            if path == f"{prefix}/v3/auth/tokens" and method == "POST":
-                return "identity.tokens", "h_identity_tokens", {}, "identity", None, prefix
+                return "identity.version", "h_identity", {}, "identity", None, prefix
+            if path == f"{prefix}/v3/auth/tokens":
+                return "identity.tokens", "h_identity", {}, "identity", None, prefix
         if path in ("/identity", "/identity/"):
-            return "identity.versions", "h_identity_versions", {}, "identity", None, "/identity"
+            return "identity.versions", "h_identity", {}, "identity", None, "/identity"
         if path in ("/compute", "/compute/"):
             return "compute.versions", "h_compute_versions", {}, "version", None, "/compute"
         if path in ("/compute/v2.1", "/compute/v2.1/"):
@@ -457,7 +460,7 @@ class FakeNova(compute.ComputeApi):
         if name == "servers.action" and isinstance(req.body, dict) and req.body:
             name = f"servers.action.{next(iter(req.body))}"
         req.route, req.params = name, params
-        req.root = f"{req.host_url}{prefix}"
+        req.root, req.prefix = f"{req.host_url}{prefix}", prefix
         req.path = path[len("/compute/v2.1"):] if kind == "compute" else path
         if kind == "compute":
             # Known before latency and faults apply, so records and fault predicates see
@@ -617,88 +620,23 @@ class FakeNova(compute.ComputeApi):
         if token == self.admin_token or not self.require_auth:
             req.token = {"project_id": self.project_id, "user_id": self.user_id}
             return
-        info = self._tokens.get(token or "")
-        if info is None or info["expires"] < time.time():
-            raise ApiError(401, "The request you have made requires authentication.",
+        info = self.keystone.validate(token)
+        if info is None or "project" not in info:
+            raise ApiError(401, keystone.UNAUTHORIZED,
                            {"WWW-Authenticate": f'Keystone uri="{req.host_url}/identity"'},
-                           payload=_KEYSTONE_401)
-        req.token = info
+                           payload=keystone.error(401, keystone.UNAUTHORIZED))
+        req.token = {"project_id": info["project"]["id"], "user_id": info["user"]["id"]}
 
-    def _identity_doc(self, req) -> dict:
-        return {"id": "v3.14", "status": "stable", "updated": "2020-04-07T00:00:00Z",
-                "links": [{"rel": "self", "href": f"{req.root}/v3/"}],
-                "media-types": [{"base": "application/json",
-                                 "type": "application/vnd.openstack.identity-v3+json"}]}
-
-    def h_identity_versions(self, req):
-        return 300, {"versions": {"values": [self._identity_doc(req)]}}, {}
-
-    def h_identity_version(self, req):
-        return 200, {"version": self._identity_doc(req)}, {}
-
-    def _catalog(self, req) -> list:
-        def service(kind, name, url):
-            return {"type": kind, "name": name, "id": uuid.uuid5(uuid.NAMESPACE_URL, url).hex,
-                    "endpoints": [{"id": uuid.uuid5(uuid.NAMESPACE_URL, url + i).hex,
-                                   "interface": i, "region": "RegionOne",
-                                   "region_id": "RegionOne", "url": url}
-                                  for i in ("public", "internal", "admin")]}
-        return [service("compute", "nova", f"{req.host_url}/compute/v2.1"),
-                service("identity", "keystone", f"{req.host_url}/identity")]
-
-    def h_identity_tokens(self, req):
-        def denied():
-            return ApiError(401, "The request you have made requires authentication.",
-                            payload=_KEYSTONE_401)
-        try:
-            auth = req.body["auth"]
-            identity = auth["identity"]
-            methods = list(identity["methods"])
-        except (TypeError, KeyError):
-            raise ApiError(400, "Expecting to find auth in request body.",
-                           payload={"error": {"code": 400, "title": "Bad Request",
-                                              "message": "Invalid auth request body."}})
-        if "password" in methods:
-            user = (identity.get("password") or {}).get("user") or {}
-            if user.get("name", self.username) != self.username and \
-                    user.get("id") != self.user_id:
-                raise denied()
-            if user.get("password") != self.password:
-                raise denied()
-        elif "token" in methods:
-            old = self._tokens.get(((identity.get("token") or {}).get("id")) or "")
-            if old is None or old["expires"] < time.time():
-                raise denied()
-        else:
-            raise denied()
-        scope = auth.get("scope") or {}
-        project = scope.get("project")
-        if project is not None and project.get("name", self.project_name) != self.project_name \
-                and project.get("id") != self.project_id:
-            raise denied()
-        now = time.time()
-        domain = {"id": "default", "name": "Default"}
-        token = {"methods": methods, "audit_ids": [uuid.uuid4().hex[:22]],
-                 "user": {"domain": domain, "id": self.user_id, "name": self.username,
-                          "password_expires_at": None},
-                 "issued_at": iso_us(now) + "Z", "expires_at": iso_us(now + self.token_ttl) + "Z"}
-        if project is not None:
-            token.update({"project": {"domain": domain, "id": self.project_id,
-                                      "name": self.project_name},
-                          "is_domain": False,
-                          "roles": [{"id": uuid.uuid5(uuid.NAMESPACE_DNS, r).hex, "name": r}
-                                    for r in ("admin", "member", "reader")],
-                          "catalog": self._catalog(req)})
-        token_id = uuid.uuid4().hex
-        with self._lock:
-            self._tokens[token_id] = {"expires": now + self.token_ttl,
-                                      "project_id": self.project_id, "user_id": self.user_id}
-        return 201, {"token": token}, {"X-Subject-Token": token_id}
+    def h_identity(self, req):
+        status, payload, headers = self.keystone.answer(
+            req.method, req.raw_path[len(req.prefix):], root=req.root, base=req.host_url,
+            body=req.body, query=req.query, token=req.headers.get("X-Auth-Token"),
+            subject=req.headers.get("X-Subject-Token"))
+        return status, payload, dict(headers)
 
     def revoke_tokens(self) -> None:
         """Every issued token becomes invalid: clients see 401 and must re-authenticate."""
-        with self._lock:
-            self._tokens.clear()
+        self.keystone.revoke_all()
 
     # ------------------------------------------------------------------ state helpers
 

@@ -26,8 +26,8 @@ How it is put together, and why:
   re-enabled while Nova still saw it down loses the COMPUTE_STATUS_DISABLED trait in placement
   soon, as in a real cloud (else the scheduler keeps answering NoValidHost for it).
 * HTTP: stdlib wsgiref, one green thread per request, devstack-like paths on one port:
-  ``/identity`` (a minimal Keystone v3 stand-in), ``/compute`` (Nova's own paste pipeline,
-  ``api-paste.ini`` from the venv) and ``/placement``. Nova 34 has neither a noauth pipeline
+  ``/identity`` (lab/keystone.py, a minimal Keystone v3 stand-in), ``/compute`` (Nova's own
+  paste pipeline, ``api-paste.ini`` from the venv) and ``/placement``. Nova 34 has neither a noauth pipeline
   nor a nova-api script, so the stand-in's token check is plugged in where keystonemiddleware's
   ``authtoken`` filter sits in that pipeline: it turns a token into the identity headers
   (X-User-Id, X-Project-Id, X-Roles, ...) that Nova's real NovaKeystoneContext and its real
@@ -146,32 +146,39 @@ if ARGS is not None:
 
 import ctypes  # noqa: E402
 import logging  # noqa: E402
-import secrets  # noqa: E402
 import signal  # noqa: E402
 import socket  # noqa: E402
 import socketserver  # noqa: E402
 import threading  # noqa: E402
 import traceback  # noqa: E402
-import uuid  # noqa: E402
-from datetime import datetime, timedelta, timezone  # noqa: E402
+from http import HTTPStatus  # noqa: E402
 from urllib.parse import parse_qs  # noqa: E402
 from wsgiref import simple_server, util as wsgiutil  # noqa: E402
+
+# This file runs as a script under Nova's Python: the repository is not on its path.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from lab.keystone import (DOMAIN, REGION, ROLES, UNAUTHORIZED, Keystone, error,  # noqa: E402
+                          stable_id)
 
 LOG = logging.getLogger("hakari.lab.nova")
 
 IMAGE_ID = "155d900f-4e14-4e4c-a73d-069cbf4541e6"  # first image of nova's GlanceFixture
 FLAVOR_ID = "1"  # m1.tiny from DefaultFlavorsFixture
-DOMAIN = {"id": "default", "name": "Default"}
-REGION = "RegionOne"
-_NS = uuid.UUID("6f1c5a52-6b8e-4f43-9f0e-8a1d5b8e2b17")
+LAB_NAMES = ("admin", "demo", "alt")
 
 
-def _id(kind: str, name: str) -> str:
-    # Stable IDs: other labs and tests may hard-code them, and restarts keep them.
-    return uuid.uuid5(_NS, f"{kind}:{name}").hex
+def lab_keystone(password: str) -> Keystone:
+    """Users admin, demo and alt, each with a project of its name; admin is admin
+    everywhere, the others members of their own project."""
+    assignments = {("admin", p): ROLES for p in LAB_NAMES}
+    assignments[("demo", "demo")] = assignments[("alt", "alt")] = ("member", "reader")
+    return Keystone(password, users={n: stable_id("user", n) for n in LAB_NAMES},
+                    projects={n: stable_id("project", n) for n in LAB_NAMES},
+                    assignments=assignments,
+                    services=(("identity", "keystone", "/identity"),
+                              ("compute", "nova", "/compute/v2.1"),
+                              ("placement", "placement", "/placement")))
 
-
-# --- Keystone v3 stand-in --------------------------------------------------------------------
 
 def _json_response(start_response, status, body, headers=()):
     data = b"" if body is None else json.dumps(body).encode()
@@ -190,238 +197,29 @@ def _read_json(environ):
     return json.loads(raw) if raw else {}
 
 
-def _iso(t: datetime) -> str:
-    return t.strftime("%Y-%m-%dT%H:%M:%S.000000Z")
-
-
-class Identity:
-    """Users, projects, role assignments and tokens; nothing persists."""
-
-    ROLES = {name: _id("role", name) for name in ("admin", "member", "reader")}
-
-    def __init__(self, password: str):
-        self.password = password
-        self.projects = {n: {"id": _id("project", n), "name": n, "domain_id": DOMAIN["id"],
-                             "enabled": True, "description": f"hakari lab project {n}",
-                             "is_domain": False, "parent_id": DOMAIN["id"]}
-                         for n in ("admin", "demo", "alt")}
-        self.users = {n: {"id": _id("user", n), "name": n, "domain_id": DOMAIN["id"],
-                          "enabled": True}
-                      for n in ("admin", "demo", "alt")}
-        # Real keystone expands implied roles: admin implies member implies reader.
-        everything = ["admin", "member", "reader"]
-        self.assignments = {("admin", p): everything for p in self.projects}
-        self.assignments[("demo", "demo")] = ["member", "reader"]
-        self.assignments[("alt", "alt")] = ["member", "reader"]
-        self.tokens: dict[str, dict] = {}
-
-    def user(self, ref: dict):
-        if "id" in ref:
-            return next((u for u in self.users.values() if u["id"] == ref["id"]), None)
-        return self.users.get(ref.get("name"))
-
-    def project(self, ref: dict):
-        if "id" in ref:
-            return next((p for p in self.projects.values() if p["id"] == ref["id"]), None)
-        return self.projects.get(ref.get("name"))
-
-    def issue(self, user: dict, project: dict | None, methods: list[str]) -> tuple[str, dict]:
-        now = datetime.now(timezone.utc)
-        token = {
-            "methods": methods,
-            "user": {"id": user["id"], "name": user["name"], "domain": dict(DOMAIN),
-                     "password_expires_at": None},
-            "audit_ids": [secrets.token_urlsafe(16)],
-            "issued_at": _iso(now),
-            "expires_at": _iso(now + timedelta(days=1)),
-        }
-        if project is not None:
-            roles = self.assignments.get((user["name"], project["name"]))
-            if not roles:
-                raise PermissionError
-            token["project"] = {"id": project["id"], "name": project["name"],
-                                "domain": dict(DOMAIN)}
-            token["is_domain"] = False
-            token["roles"] = [{"id": self.ROLES[r], "name": r} for r in roles]
-        token_id = "lab" + secrets.token_hex(24)
-        self.tokens[token_id] = token
-        return token_id, token
-
-    def mint(self, user_name: str, project_name: str) -> str:
-        """A token for in-process callers (the control API)."""
-        return self.issue(self.users[user_name], self.projects[project_name], ["token"])[0]
-
-    def validate(self, token_id: str | None):
-        token = self.tokens.get(token_id or "")
-        if token is None:
-            return None
-        if token["expires_at"] < _iso(datetime.now(timezone.utc)):
-            self.tokens.pop(token_id, None)
-            return None
-        return token
-
-
 def _base_url(environ) -> str:
     # The address of the socket that accepted the request: a client that reached us there
     # can reach every endpoint of the catalog there too.
     return f"http://{environ['SERVER_NAME']}:{environ['SERVER_PORT']}"
 
 
-def catalog(base: str) -> list[dict]:
-    def service(kind, name, url):
-        return {"type": kind, "name": name, "id": _id("service", kind),
-                "endpoints": [{"id": _id("endpoint", f"{kind}-{i}"), "interface": i,
-                               "region": REGION, "region_id": REGION, "url": url}
-                              for i in ("public", "internal", "admin")]}
-    return [service("identity", "keystone", f"{base}/identity"),
-            service("compute", "nova", f"{base}/compute/v2.1"),
-            service("placement", "placement", f"{base}/placement")]
+def keystone_app(keystone: Keystone):
+    """lab.keystone as a WSGI application (mounted at /identity)."""
 
-
-class KeystoneApp:
-    """Just enough of Keystone v3 for keystoneauth/openstacksdk: discovery, password and
-    token authentication (project-scoped or unscoped), validation, revocation."""
-
-    def __init__(self, identity: Identity):
-        self.identity = identity
-
-    def __call__(self, environ, start_response):
-        path = environ.get("PATH_INFO", "").rstrip("/")
-        method = environ["REQUEST_METHOD"]
-        base = _base_url(environ) + "/identity"
+    def app(environ, start_response):
         try:
-            if path == "" and method == "GET":
-                return _json_response(start_response, "300 Multiple Choices",
-                                      {"versions": {"values": [self._version(base)]}})
-            if path == "/v3" and method == "GET":
-                return _json_response(start_response, "200 OK",
-                                      {"version": self._version(base)})
-            if path == "/v3/auth/tokens":
-                if method == "POST":
-                    return self._authenticate(environ, start_response, base)
-                return self._token_op(environ, start_response, method, base)
-            if path in ("/v3/auth/projects", "/v3/users/me/projects") and method == "GET":
-                token = self._caller(environ)
-                if token is None:
-                    return self._unauthorized(start_response, base)
-                names = [p for (u, p) in self.identity.assignments
-                         if u == token["user"]["name"]]
-                return _json_response(start_response, "200 OK", {
-                    "projects": [self._project_view(self.identity.projects[n], base)
-                                 for n in names],
-                    "links": {"self": base + path, "next": None, "previous": None}})
-            if path == "/v3/projects" and method == "GET":
-                token = self._caller(environ)
-                if token is None:
-                    return self._unauthorized(start_response, base)
-                if not any(r["name"] == "admin" for r in token.get("roles", [])):
-                    return self._error(start_response, 403, "Forbidden",
-                                       "You are not authorized to perform the requested action.")
-                query = parse_qs(environ.get("QUERY_STRING", ""))
-                projects = [p for p in self.identity.projects.values()
-                            if "name" not in query or p["name"] in query["name"]]
-                return _json_response(start_response, "200 OK", {
-                    "projects": [self._project_view(p, base) for p in projects],
-                    "links": {"self": base + path, "next": None, "previous": None}})
-            m = re.match(r"^/v3/projects/([^/]+)$", path)
-            if m and method == "GET":
-                token = self._caller(environ)
-                if token is None:
-                    return self._unauthorized(start_response, base)
-                proj = self.identity.project({"id": m.group(1)})
-                if proj is None:
-                    return self._error(start_response, 404, "Not Found",
-                                       f"Could not find project: {m.group(1)}.")
-                return _json_response(start_response, "200 OK",
-                                      {"project": self._project_view(proj, base)})
-            return self._error(start_response, 404, "Not Found",
-                               "The resource could not be found.")
-        except (ValueError, KeyError, TypeError, AttributeError):
-            return self._error(start_response, 400, "Bad Request",
-                               "Malformed request body.")
+            body = _read_json(environ)
+        except ValueError:
+            body = None  # answered 400
+        base = _base_url(environ)
+        status, payload, headers = keystone.answer(
+            environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""), root=base + "/identity",
+            base=base, body=body, query=parse_qs(environ.get("QUERY_STRING", "")),
+            token=environ.get("HTTP_X_AUTH_TOKEN"), subject=environ.get("HTTP_X_SUBJECT_TOKEN"))
+        return _json_response(start_response, f"{status} {HTTPStatus(status).phrase}",
+                              payload, headers)
 
-    @staticmethod
-    def _version(base):
-        return {"id": "v3.14", "status": "stable", "updated": "2020-04-07T00:00:00Z",
-                "links": [{"rel": "self", "href": base + "/v3/"}],
-                "media-types": [{"base": "application/json",
-                                 "type": "application/vnd.openstack.identity-v3+json"}]}
-
-    @staticmethod
-    def _project_view(p, base):
-        view = dict(p)
-        view["links"] = {"self": f"{base}/v3/projects/{p['id']}"}
-        view["tags"] = []
-        return view
-
-    def _caller(self, environ):
-        return self.identity.validate(environ.get("HTTP_X_AUTH_TOKEN"))
-
-    @staticmethod
-    def _error(start_response, code, title, message, headers=()):
-        status = f"{code} {title}"
-        return _json_response(start_response, status,
-                              {"error": {"code": code, "title": title, "message": message}},
-                              headers)
-
-    def _unauthorized(self, start_response, base):
-        return self._error(start_response, 401, "Unauthorized",
-                           "The request you have made requires authentication.",
-                           [("WWW-Authenticate", f'Keystone uri="{base}"')])
-
-    def _authenticate(self, environ, start_response, base):
-        auth = _read_json(environ)["auth"]
-        ident = auth["identity"]
-        methods = list(ident["methods"])
-        user = None
-        if "password" in methods:
-            u = ident["password"]["user"]
-            user = self.identity.user(u)
-            if user is None or u.get("password") != self.identity.password:
-                return self._unauthorized(start_response, base)
-        elif "token" in methods:
-            old = self.identity.validate(ident["token"]["id"])
-            if old is None:
-                return self._unauthorized(start_response, base)
-            user = self.identity.user({"id": old["user"]["id"]})
-        else:
-            return self._unauthorized(start_response, base)
-        scope = auth.get("scope")
-        project = None
-        if scope:
-            if "project" not in scope:
-                return self._error(start_response, 401, "Unauthorized",
-                                   "The lab only supports project scope.")
-            project = self.identity.project(scope["project"])
-            if project is None:
-                return self._unauthorized(start_response, base)
-        try:
-            token_id, token = self.identity.issue(user, project, methods)
-        except PermissionError:
-            return self._unauthorized(start_response, base)
-        if project is not None:
-            token = dict(token, catalog=catalog(_base_url(environ)))
-        return _json_response(start_response, "201 Created", {"token": token},
-                              [("X-Subject-Token", token_id)])
-
-    def _token_op(self, environ, start_response, method, base):
-        if self._caller(environ) is None:
-            return self._unauthorized(start_response, base)
-        subject_id = environ.get("HTTP_X_SUBJECT_TOKEN")
-        subject = self.identity.validate(subject_id)
-        if subject is None:
-            return self._error(start_response, 404, "Not Found", "Could not find token.")
-        if method in ("GET", "HEAD"):
-            body = dict(subject)
-            if "project" in subject:
-                body["catalog"] = catalog(_base_url(environ))
-            return _json_response(start_response, "200 OK", {"token": body},
-                                  [("X-Subject-Token", subject_id)])
-        if method == "DELETE":
-            self.identity.tokens.pop(subject_id, None)
-            start_response("204 No Content", [])
-            return [b""]
-        return self._error(start_response, 405, "Method Not Allowed", "Method not allowed.")
+    return app
 
 
 _IDENTITY_PREFIXES = ("HTTP_X_IDENTITY_", "HTTP_X_USER", "HTTP_X_PROJECT", "HTTP_X_TENANT",
@@ -436,7 +234,7 @@ def _scrub_identity(environ):
         del environ[key]
 
 
-def token_auth_filter(identity: Identity):
+def token_auth_filter(identity: Keystone):
     """Stands where keystonemiddleware's authtoken sits in Nova's paste pipeline."""
 
     def factory(app):
@@ -445,12 +243,9 @@ def token_auth_filter(identity: Identity):
             token = identity.validate(environ.get("HTTP_X_AUTH_TOKEN"))
             if token is None or "project" not in token:
                 base = _base_url(environ) + "/identity"
-                return _json_response(
-                    start_response, "401 Unauthorized",
-                    {"error": {"code": 401, "title": "Unauthorized",
-                               "message": "The request you have made requires "
-                                          "authentication."}},
-                    [("WWW-Authenticate", f'Keystone uri="{base}"')])
+                return _json_response(start_response, "401 Unauthorized",
+                                      error(401, UNAUTHORIZED),
+                                      [("WWW-Authenticate", f'Keystone uri="{base}"')])
             user, project = token["user"], token["project"]
             environ.update({
                 "HTTP_X_IDENTITY_STATUS": "Confirmed",
@@ -469,7 +264,7 @@ def token_auth_filter(identity: Identity):
     return factory
 
 
-def placement_auth(app, identity: Identity):
+def placement_auth(app, identity: Keystone):
     """Placement runs its noauth2 pipeline; hand it "user:project" and the token's roles."""
 
     def middleware(environ, start_response):
@@ -689,7 +484,7 @@ def _build_harness_class():
             self.placement_app = placement_deploy.loadapp(
                 self.placement_fixture.conf_fixture.conf)
 
-            self.identity = Identity(ARGS.password)
+            self.identity = lab_keystone(ARGS.password)
             self.useFixture(fixtures.MonkeyPatch(
                 "keystonemiddleware.auth_token.filter_factory",
                 lambda global_conf, **local_conf: token_auth_filter(self.identity)))
@@ -954,7 +749,7 @@ def main() -> int:
     identity = harness.identity
 
     public = dispatcher({
-        "identity": KeystoneApp(identity),
+        "identity": keystone_app(identity),
         "compute": harness.compute_app,
         "placement": placement_auth(harness.placement_app, identity),
     })
@@ -989,8 +784,8 @@ def main() -> int:
         "cloud": args.cloud,
         "password": args.password,
         "hosts": list(args.hosts),
-        "projects": {n: p["id"] for n, p in identity.projects.items()},
-        "users": {n: u["id"] for n, u in identity.users.items()},
+        "projects": dict(identity.projects),
+        "users": dict(identity.users),
         "image_id": IMAGE_ID,
         "flavor_id": FLAVOR_ID,
         "startup_seconds": round(time.monotonic() - t0, 2),

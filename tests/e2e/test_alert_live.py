@@ -14,8 +14,6 @@ import pytest
 from hakari.alerts.spool import Spool, WakeSocket
 from tests.agents_helpers import shared_python  # noqa: F401 - fixture
 
-pytestmark = [pytest.mark.root, pytest.mark.slow]
-
 
 def alert_xml(launcher: str, conf: str) -> str:
     """The alert from hakari's templates, with the launcher's path for this test."""
@@ -30,7 +28,8 @@ def alert_xml(launcher: str, conf: str) -> str:
 
 @pytest.fixture(scope="module")
 def live(pacemaker_lab_factory, shared_python):  # noqa: F811
-    from hakari.install import Installer, make_plan, make_state_dirs
+    from hakari.install import Installer, make_plan
+    from hakari.state_dirs import make_state_dirs
 
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="hakari-live-", dir="/tmp"))
     tmp.chmod(0o755)

@@ -22,7 +22,7 @@ from tests.e2e.test_engine_faults import (Drill, engine_drill, engine_log, evacu
                                           incident, on_host)
 from tests.fixtures_nova import wait_for
 
-pytestmark = [pytest.mark.root, pytest.mark.slow, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.nova, pytest.mark.timeout(900)]
 
 COMPUTES = ("node3", "node4", "node5")
 FIRST, SECOND = "node4", "node5"

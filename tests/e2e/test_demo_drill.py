@@ -6,9 +6,13 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from hakari import lifecycle
 from tests.conftest import require_root, require_tools
 from tests.fixtures_nova import require_nova_venv
+
+pytestmark = pytest.mark.nova
 
 LINE = re.compile(r"^\s+t\+\s*([\d.]+)s\s+(.*)$")
 

@@ -16,6 +16,8 @@ import pytest
 from hakari import lifecycle
 from tests.fixtures_nova import nova_connection, require_nova_venv, wait_for
 
+pytestmark = pytest.mark.nova
+
 COMPUTES = ("node2", "node3")
 
 

@@ -1,4 +1,4 @@
-"""Issue 6, the engine under faults, on real parts: a 3-node Pacemaker lab, real Nova, hakari
+"""The engine under faults, on real parts: a 3-node Pacemaker lab, real Nova, hakari
 installed (`hakari install`) with ocf:hakari:evacuator created by pcs and the alert in the
 CIB, fencing through [lab power device, fence_hakari]. One stack for the module; the cluster
 is put back together after each test.
@@ -32,6 +32,8 @@ import pytest
 from hakari import lifecycle
 from tests.conftest import require_tools
 from tests.fixtures_nova import nova_connection, require_nova_venv, restore_computes, wait_for
+
+pytestmark = pytest.mark.nova
 
 RESOURCE = "hakari-evacuator"
 COMPUTES = ("node2", "node3")

@@ -1,5 +1,5 @@
-"""Issue 4 on real parts: Pacemaker fences through [lab power device, fence_hakari] and
-real Nova hears of it; unfencing re-enables the compute only after evacuation."""
+"""The fencing chain on real parts: Pacemaker fences through [lab power device,
+fence_hakari] and real Nova hears of it; unfencing re-enables the compute only after evacuation."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import pytest
 
 from hakari import lifecycle
 from tests.fixtures_nova import nova_connection, require_nova_venv, wait_for
+
+pytestmark = pytest.mark.nova
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,7 @@ from tests.e2e import test_engine_faults as faults
 from tests.e2e.test_engine_faults import drill  # noqa: F401 - the fixture, reused
 from tests.fixtures_nova import nova_connection, wait_for
 
-pytestmark = [pytest.mark.root, pytest.mark.slow]
+pytestmark = pytest.mark.nova
 
 VICTIM = "node2"
 # Seconds the engine waits after the fencing is confirmed before its first evacuation:

@@ -1,5 +1,5 @@
-"""Issue 7 on the lab: the configuration `hakari render` writes, applied with `hakari
-apply-cib` to a live 3-node Pacemaker cluster, is what runs the whole recovery.
+"""The configuration `hakari render` writes, applied with `hakari apply-cib` to a live
+3-node Pacemaker cluster, is what runs the whole recovery.
 
 node1 is the controller (evacuator, fence devices), node2 and node3 the computes, each
 node's power device the lab's fence_hakarilab; Nova is the stack's real Nova 34. Nothing
@@ -28,6 +28,8 @@ from lab.stack import run_hakari as hakari
 from tests.conftest import require_tools
 from tests.fixtures_nova import nova_connection, require_nova_venv, wait_for
 from tests.fixtures_pacemaker import _keep_logs
+
+pytestmark = pytest.mark.nova
 
 CONTROLLER = "node1"
 COMPUTES = ("node2", "node3")

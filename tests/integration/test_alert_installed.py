@@ -31,7 +31,7 @@ def test_real_environments_from_three_nodes_land_once_each(installed):  # noqa: 
     by_kind = {}
     for item in pending:
         by_kind.setdefault(item.event.kind, []).append(item.event)
-    assert len(by_kind["fencing"]) == 1 and by_kind["fencing"][0].fencing.ok
+    assert len(by_kind["fencing"]) == 1 and ": OK (ref=" in by_kind["fencing"][0].desc
     assert [e.node for e in by_kind["node"]] == ["node1"]
     uid = pwd.getpwnam("hacluster").pw_uid
     for item in pending:
@@ -84,4 +84,4 @@ def test_the_cli_entry_point_is_the_same_agent(installed):  # noqa: F811
                           "alert"], env=env, capture_output=True, timeout=60)
     assert res.returncode == 0, res.stderr.decode()
     (item,) = Spool(str(state_dir)).pending()
-    assert item.event.fencing.ref == "abff4124-2ef1-4cd8"
+    assert item.event.key == '["fencing","ref=abff4124-2ef1-4cd8"]'

@@ -94,6 +94,7 @@ def corosync_test(netns, conf: pathlib.Path):
 
 
 @pytest.mark.parametrize("variant", ["example", "two_node", "qdevice"])
+@pytest.mark.root
 def test_corosync_accepts_the_rendered_config(tmp_path, netns, variant):
     data = {"example": example, "two_node": two_node, "qdevice": with_qdevice}[variant]()
     if data["corosync"].get("crypto_cipher", "aes256") != "none":
@@ -107,6 +108,7 @@ def test_corosync_accepts_the_rendered_config(tmp_path, netns, variant):
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+@pytest.mark.root
 def test_corosync_check_is_real(tmp_path, netns):
     # The same check rejects a config that differs only by a duplicated nodeid.
     data = two_node()

@@ -17,7 +17,7 @@ import pytest
 
 from hakari import config, lifecycle
 from hakari.cluster import attributes, ownership
-from hakari.engine import loop
+from hakari.engine import loop, wiring
 from hakari.engine.loop import Engine
 from hakari.model import ClusterSnapshot, FenceEvent, NodeState
 from hakari.operator import Decisions
@@ -85,7 +85,8 @@ def world(fake_nova, offline_cib, tmp_path, monkeypatch):
         conf = config.load([str(path)])
         cluster = Cluster(computes)
         monkeypatch.setattr(loop, "utcnow", lambda: cluster.now)
-        engine = Engine(conf, read_cluster=cluster.snapshot, config_files=[str(path)])
+        engine = Engine(conf, wiring.parts(conf, read_cluster=cluster.snapshot),
+                        config_files=[str(path)])
         for host in computes:
             fake_nova.add_servers(servers, hosts=[host])
         engine.reconcile()        # everyone seen alive
@@ -198,6 +199,7 @@ def test_two_of_three_lost_at_once_touch_nothing_and_one_of_three_is_recovered(w
     assert states(engine)["node1"] == lifecycle.EVACUATED
 
 
+@pytest.mark.slow
 def test_the_brake_stops_a_recovery_under_way_and_nothing_is_doubled(world):
     engine, cluster, fake = world(servers=12, rebuild_time=0.6, max_parallel_per_host=2)
     cluster.lose("node1")
@@ -291,6 +293,7 @@ def test_excluded_hosts_are_holds_and_sighup_rereads_them(world):
     assert states(engine) == {"node3": lifecycle.EVACUATED}
 
 
+@pytest.mark.slow
 def test_a_host_lost_during_a_long_recovery_starts_at_once_within_one_limit(world):
     engine, cluster, fake = world(computes=("node1", "node2", "node3", "node4", "node5"),
                                   servers=0, rebuild_time=0.3, max_parallel=6,

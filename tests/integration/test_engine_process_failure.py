@@ -8,10 +8,10 @@ import pytest
 
 from hakari import config
 from hakari.alerts import agent
+from hakari.engine import wiring
 from hakari.engine.loop import Engine
 from hakari.model import ClusterSnapshot, NodeState
 from hakari.records.failures import PROCESS, FailureBook
-from hakari.nova.client import Nova
 from tests.recovery_helpers import conf_for_fake
 
 pytestmark = pytest.mark.timeout(120)
@@ -46,7 +46,7 @@ def test_engine_disables_at_threshold_and_reenables_when_healthy(fake_nova, tmp_
     with open(tmp_path / "hakari.conf", "a") as f:
         f.write("[process_failure]\nfailure_threshold = 2\nenable_after = 3600\n")
     conf = config.load([str(tmp_path / "hakari.conf")])
-    engine = Engine(conf, read_cluster=snapshot, read_records=dict, nova=Nova.connect(conf))
+    engine = Engine(conf, wiring.parts(conf, read_cluster=snapshot, read_records=dict))
     conf_path = str(tmp_path / "hakari.conf")
 
     spool_failure(conf_path, "node2", seq=1)

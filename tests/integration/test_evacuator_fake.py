@@ -255,6 +255,7 @@ def test_selection_exclusion_priority_order(env):
     assert posts[0] == urgent
 
 
+@pytest.mark.slow
 def test_global_and_per_host_limits_across_hosts(env):
     env.fake.add_hosts(4)                          # node4..node7
     lost = ["node2", "node3", "node4", "node5"]

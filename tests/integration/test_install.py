@@ -17,8 +17,8 @@ from hakari import config
 from hakari.alerts.statedir import StateDirError, read_state_dir
 from hakari.errors import ConfigError
 from hakari.install import (
-    InstallError, Installer, Launcher, make_plan, make_state_dirs, render_launcher,
-    sample_config)
+    InstallError, Installer, Launcher, make_plan, render_launcher, sample_config)
+from hakari.state_dirs import make_state_dirs
 from tests.agents_helpers import _runs_as, open_tmp, shared_python  # noqa: F401
 from tests.conftest import require_root
 
@@ -164,6 +164,7 @@ def test_cli_installs_checks_and_uninstalls(open_tmp, shared_python):  # noqa: F
     assert not os.path.exists(open_tmp / "etc/hakari")
 
 
+@pytest.mark.root
 def test_cli_reports_agents_the_cluster_users_cannot_run(open_tmp):  # noqa: F811
     require_root()
     if _runs_as(sys.executable, "hacluster"):

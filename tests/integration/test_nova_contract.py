@@ -78,7 +78,7 @@ def _make_backend(request, name):
     return RealBackend(request.getfixturevalue("nova"))
 
 
-@pytest.fixture(params=["fake_nova", "nova_lab"])
+@pytest.fixture(params=["fake_nova", pytest.param("nova_lab", marks=pytest.mark.nova)])
 def backend(request):
     b = _make_backend(request, request.param)
     try:
@@ -370,6 +370,7 @@ def test_contract(backend):
     _TRANSCRIPTS[backend.name] = t
 
 
+@pytest.mark.nova
 def test_fake_agrees_with_real_nova(request):
     fake = _transcript(request, "fake_nova")
     real = _transcript(request, "nova_lab")

@@ -19,7 +19,7 @@ import lab.nova as nova_lab_mod
 from tests.conftest import require_root, require_tools
 from tests.fixtures_nova import nova_connection, require_nova_venv, wait_for
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.nova
 
 # Below 2.95 an evacuated instance keeps its power state; 2.68 is the first without "force".
 EVACUATE_MICROVERSION = "2.68"
@@ -213,6 +213,7 @@ def test_server_dies_with_its_owner(tmp_path):
             os.kill(server_pid, signal.SIGKILL)
 
 
+@pytest.mark.root
 def test_listens_inside_a_network_namespace(tmp_path):
     """Nodes in namespaces reach the lab on its namespace address; the host on loopback."""
     require_nova_venv()

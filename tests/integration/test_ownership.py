@@ -193,6 +193,7 @@ def test_a_newer_writers_record_is_respected(cib):
         acquire(op("alice@node2", 4242), later(31))
 
 
+@pytest.mark.slow
 def test_odd_host_names_give_valid_distinct_records(cib):
     require_tools("crm_verify")
     run(["cibadmin", "--create", "--scope", "crm_config", "--xml-text",

@@ -9,11 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pytest
-
 from tests.fixtures_pacemaker import hakari_status
-
-pytestmark = [pytest.mark.root, pytest.mark.slow]
 
 
 def _node(doc: dict, name: str) -> dict:

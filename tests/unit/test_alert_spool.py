@@ -50,9 +50,10 @@ def test_a_cluster_event_seen_by_every_node_lands_once(state):
     assert len(pending) == 8
     orders = [item.event.order for item in pending]
     assert orders == sorted(orders)
-    fencing = next(item.event for item in pending if item.event.kind == "fencing")
-    assert fencing.fencing.ok and fencing.fencing.target == "node2"
-    assert fencing.spooled_at and fencing.seen_on == os.uname().nodename
+    fencing = next(item for item in pending if item.event.kind == "fencing")
+    data = json.loads((state_dir / "spool" / fencing.name).read_text())
+    assert data["fencing"]["ok"] and fencing.event.node == "node2"
+    assert data["spooled_at"] and data["seen_on"] == os.uname().nodename
 
 
 def test_files_are_complete_json_with_restrictive_modes(state):
@@ -206,8 +207,11 @@ def test_long_attribute_values_round_trip(state):
     env = {**NODE, "CRM_alert_kind": "attribute", "CRM_alert_attribute_name": "hakari-note",
            "CRM_alert_attribute_value": "v" * record.MAX_VALUE}
     assert alert(env, conf) == 0
-    (item,) = Spool(str(state_dir)).pending()
-    assert item.event.attribute.value == "v" * record.MAX_VALUE
+    spool = Spool(str(state_dir))
+    (item,) = spool.pending()
+    assert item.event.kind == "attribute" and spool.quarantined == []
+    data = json.loads((state_dir / "spool" / item.name).read_text())
+    assert data["attribute"]["value"] == "v" * record.MAX_VALUE
 
 
 def test_concurrent_copies_of_one_event_land_once(state, tmp_path):

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from hakari.cluster_config import render, schema
+from hakari.cluster_config import fields, render, schema
 from tests import bad_input_files
 from tests.cib_semantics import semantics
 from tests.conftest import require_tools
@@ -305,7 +305,7 @@ def test_node_names_are_accepted_only_when_safe(name):
     data["fencing"]["extra_levels"] = [{"node": "cmp1", "devices": ["pdu-a"]}]
     if errors_of(data):
         return
-    assert schema.NODE_NAME_RE.match(name)
+    assert fields.NODE_NAME_RE.match(name)
     files = render.render_all(data)
     etree.fromstring(files["cib.xml"].encode())
     assert f"ring0_addr: 192.0.2.22\n        ring1_addr: 198.51.100.22\n        name: {name}\n" \
@@ -479,7 +479,7 @@ def test_secret_parameters_match_the_fence_agent_metadata(agent):
     expected = {name for name, desc in described.items()
                 if _SECRET_DESCRIPTION.search(desc)
                 and not _REFERENCE_DESCRIPTION.search(desc)}
-    assert {name for name in described if schema.is_secret_param(name)} == expected
+    assert {name for name in described if fields.is_secret_param(name)} == expected
     if agent == "fence_ipmilan":
         assert expected == {"hexadecimal_kg", "passwd", "password"}
 

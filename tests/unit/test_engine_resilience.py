@@ -13,7 +13,7 @@ import pytest
 
 from hakari import config, paths
 from hakari.alerts import agent
-from hakari.engine import loop
+from hakari.engine import loop, wiring
 from hakari.engine.loop import Engine
 from hakari.model import ClusterSnapshot, NodeState
 from tests.unit.test_alert_record import FENCING
@@ -50,7 +50,8 @@ def running(tmp_path):
 
     def start(**kwargs):
         conf = config.load([str(conf_path)])
-        engine = Counting(conf, read_cluster=healthy, read_records=dict, **kwargs)
+        engine = Counting(conf, wiring.parts(conf, read_cluster=healthy, read_records=dict),
+                          **kwargs)
         thread = threading.Thread(target=engine.run, daemon=True)
         thread.start()
         started.append((engine, thread))
@@ -111,6 +112,7 @@ def test_a_look_that_crashes_is_logged_and_the_loop_goes_on(running, caplog):
     assert len(crashes) == 1  # the same failure is logged once, not at every look
 
 
+@pytest.mark.slow
 def test_a_flood_of_wake_ups_does_not_keep_the_engine_looking(running):
     start, conf_path = running
     engine, thread = start()

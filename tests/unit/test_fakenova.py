@@ -183,7 +183,7 @@ def test_service_update_validation(fake_nova, conn):
 
 
 def test_disabling_a_dead_compute_not_yet_down_waits_for_rpc(fake_nova, conn):
-    """Nova calls a compute it still believes up; a dead one never answers (LAB-NOTES)."""
+    """Nova calls a compute it believes up; a dead one never answers (docs/design.md, rule 3)."""
     fake_nova.dead_rpc_delay = 0.5
     fake_nova.kill_host("node1", down_after=60)
     svc = compute_service(conn, "node1")
@@ -199,6 +199,7 @@ def test_disabling_a_dead_compute_not_yet_down_waits_for_rpc(fake_nova, conn):
 # -- servers -----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_servers_by_host_over_many_pages(fake_nova, conn268):
     fake_nova.add_servers(3500)
     other = fake_nova.add_server("node2", project_id="another-project")

@@ -1,4 +1,4 @@
-"""hakari.cluster.live against fake crm_mon / stonith_admin / corosync-quorumtool."""
+"""hakari.cluster.live against a fake crm_mon."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from tests.fake_tools import fake_tool, path_with, shell_tool
 
 NOT_CONNECTED = (DATA / "crm_mon" / "gen_2.1.5_error_not_connected.xml").read_bytes()
 FENCED = (DATA / "live" / "demo-single_crm_mon-node2-fenced.xml").read_bytes()
-STONITH = (DATA / "live" / "demo-single_stonith-history.xml").read_bytes()
 
 
 @pytest.fixture
@@ -94,35 +93,3 @@ def test_hanging_tool_is_killed(bindir, conf):
     with pytest.raises(ToolTimeout, match="no answer within 1s"):
         live.read_cluster(conf)
     assert time.monotonic() - start < 8
-
-
-def test_read_fence_history(bindir, conf, tmp_path):
-    log = tmp_path / "argv"
-    fake_tool(bindir, "stonith_admin", stdout=STONITH, argv_log=log)
-    (event,) = live.read_fence_history(conf)
-    assert log.read_text().split("\n") == ["--history", "*", "--verbose", "--output-as=xml"]
-    assert (event.target, event.status, event.delegate) == ("node2", "success", "node1")
-
-
-def test_read_fence_history_not_connected(bindir, conf):
-    down = (b'<pacemaker-result api-version="2.25" request="stonith_admin --history *">'
-            b'<status code="102" message="Not connected"/></pacemaker-result>')
-    fake_tool(bindir, "stonith_admin", stdout=down, rc=102)
-    with pytest.raises(ClusterNotConnected, match="stonith_admin: not connected"):
-        live.read_fence_history(conf)
-
-
-@pytest.mark.parametrize("rc,quorate", [(0, True), (2, False)])
-def test_read_quorum(bindir, conf, rc, quorate):
-    text = (DATA / "corosync" / "live_3.1.7_quorumtool_s_ghost_node2.txt").read_text()
-    if rc == 2:
-        text = text.replace("Quorate:          Yes", "Quorate:          No")
-    fake_tool(bindir, "corosync-quorumtool", stdout=text.encode(), rc=rc)
-    assert live.read_quorum(conf).quorate is quorate
-
-
-def test_read_quorum_corosync_down(bindir, conf):
-    fake_tool(bindir, "corosync-quorumtool", rc=1,
-              stderr="Cannot initialize CMAP service\n")
-    with pytest.raises(ClusterNotConnected, match="Cannot initialize CMAP service"):
-        live.read_quorum(conf)

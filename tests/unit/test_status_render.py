@@ -1,4 +1,4 @@
-"""`hakari status` rendering: the DESIGN.md JSON contract, fenced_at, the text view."""
+"""`hakari status` rendering: its JSON contract (docs/design.md), fenced_at, the text view."""
 
 from __future__ import annotations
 

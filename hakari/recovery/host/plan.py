@@ -1,10 +1,10 @@
 """What to do with each instance of a failed host, from what Nova shows now. Pure.
 
-The never-twice rule lives here: an instance with an evacuation migration away from the
-host created since the incident began is in flight (wait for it) or done (report it);
-failed or errored migrations count as attempts. Only Nova's migrations decide that,
-never hakari's memory, so a restarted engine or a second `hakari evacuate` sees the
-same answer.
+The never-twice rule (safety rule 7) lives here: an instance with an evacuation
+migration away from the host created since the incident began is in flight (wait for
+it) or done (report it); failed or errored migrations count as attempts. Only Nova's
+migrations decide that, never hakari's memory, so a restarted engine or a second
+`hakari evacuate` sees the same answer.
 """
 
 from __future__ import annotations

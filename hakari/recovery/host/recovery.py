@@ -63,7 +63,7 @@ class HostReport:
         return counts
 
     def document(self) -> dict:
-        """The `hakari evacuate --format json` document (DESIGN.md contract)."""
+        """The `hakari evacuate --format json` document (docs/design.md contract)."""
         return {"host": self.host, "forced_down": self.forced_down, "disabled": self.disabled,
                 "instances": [o.as_dict() for o in self.outcomes]}
 

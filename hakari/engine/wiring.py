@@ -1,0 +1,45 @@
+"""The engine assembled from its real collaborators, in one place: what `hakari engine`
+(and so ocf:hakari:evacuator) runs. Making the state directory happens here, before
+anything is opened in it; the Engine itself only works with what it is given."""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+
+from hakari.alerts.spool import Spool
+from hakari.cluster import attributes
+from hakari.cluster.live import read_cluster as live_cluster
+from hakari.engine.loop import Engine, Parts
+from hakari.model import ClusterSnapshot
+from hakari.nova.client import Nova
+from hakari.records.journal import Journal, ensure_state_dir
+from hakari.records.store import ClusterStore
+from hakari.state_dirs import make_state_dirs
+
+
+def build(conf, *, config_files: list[str] | None = None,
+          os_cloud: str | None = None) -> Engine:
+    return Engine(conf, parts(conf), config_files=config_files, os_cloud=os_cloud)
+
+
+def parts(conf, *, read_cluster: Callable[[object], ClusterSnapshot] = live_cluster,
+          read_records: Callable[[], dict] | None = None,
+          connect_nova: Callable[[object], Nova] = Nova.connect) -> Parts:
+    """The state directory made and opened; the cluster, the CIB and Nova as they are
+    unless a test gives stand-ins for them."""
+    if os.geteuid() == 0:
+        # The installer's owners and modes: the alert agent (user hacluster) must be
+        # able to write the spool, and nobody else.
+        make_state_dirs(conf.state_dir)
+    ensure_state_dir(conf.state_dir)
+    journal = Journal.open(conf.state_dir)
+    return Parts(
+        read_cluster=read_cluster,
+        read_records=read_records or functools.partial(
+            attributes.read_all, timeout=conf.cluster.tool_timeout),
+        connect_nova=connect_nova,
+        journal=journal,
+        store=ClusterStore(journal, conf.cluster.tool_timeout),
+        spool=Spool(conf.state_dir))
