@@ -39,11 +39,13 @@ BENCHMARKS = {
     "evacuate": (["bench/evacuate.py"], 1800),
     "fakenova": (["bench/fakenova.py"], 900),
     "latency": (["bench/latency.py"], 1200),
+    "scale": (["bench/scale.py"], 1800),
 }
 QUICK_ARGS = {
     "parse": ["--seconds", "0.5"], "peer_masakari": ["--seconds", "0.5"],
     "alert": ["--runs", "15"], "evacuate": ["--quick"],
     "fakenova": ["--servers", "2000"], "latency": ["--runs", "5"],
+    "scale": ["--sizes", "16,128,1024", "--rounds", "3"],
 }
 
 
@@ -244,6 +246,17 @@ def targets(results: dict) -> list[tuple[str, str, str, bool | None]]:
     rows.append(("engine memory 5,000 instances", "peak RSS <= 200 MB",
                  f"{rss['peak_rss_mb']} MB at {rss['instances']} instances" if rss
                  else "not measured", ok_rss["ok"] if ok_rss else None))
+    scale = {x["nodes"]: x for x in (_res(results, "scale") or {}).get("sizes", [])}
+    s = scale.get(1024, {})
+    rows.append(("engine look, 1,024 nodes", "<= 1.5x bare `cibadmin --query`",
+                 f"{s['look_vs_cibadmin']}x ({s['median_s']['engine_look']} s vs "
+                 f"{s['median_s']['cibadmin']} s)" if "look_vs_cibadmin" in s
+                 else "not measured", s["look_vs_cibadmin"] <= 1.5
+                 if "look_vs_cibadmin" in s else None))
+    rss = scale.get(4096, {}).get("peak_rss_mb", {}).get("engine_look")
+    rows.append(("engine look memory, 4,096 nodes", "peak RSS <= 300 MB",
+                 f"{rss} MB" if rss is not None else "not measured",
+                 rss <= 300 if rss is not None else None))
     lat = _res(results, "latency")
     f = (lat or {}).get("fencing_alert_to_first_evacuate_s")
     if f and f.get("n", 0) >= 5:
@@ -351,6 +364,22 @@ def render(doc: dict) -> str:
                 for x in res["runs"]:
                     out.append(f"| {x['run']} | {x['power_cut_to_fencing_alert_s']} | "
                                f"{x['fencing_alert_to_first_evacuate_s']} |")
+        elif name == "scale":
+            out += ["generated CIBs (bench/cibgen.py: 3 controllers, the rest remote "
+                    "computes, 2 lost) read through `CIB_file`; medians of interleaved "
+                    "rounds; peak RSS includes the tools a look runs", "",
+                    "| nodes | CIB bytes | crm_verify | cibadmin s | crm_mon s | engine look s "
+                    "| look / cibadmin | peak RSS MB cibadmin / crm_mon / look |",
+                    "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+            for x in res["sizes"]:
+                med, rss = x["median_s"], x["peak_rss_mb"]
+                out.append(f"| {x['nodes']} | {x['cib_bytes']} | "
+                           f"{ {True: 'ok', False: 'WARN', None: '-'}[x['crm_verify_ok']]} | "
+                           f"{med['cibadmin']} | "
+                           f"{med.get('crm_mon', 'skipped')} | "
+                           f"{med.get('engine_look', 'skipped')} | "
+                           f"{x.get('look_vs_cibadmin', '-')} | {rss['cibadmin']} / "
+                           f"{rss.get('crm_mon', '-')} / {rss.get('engine_look', '-')} |")
         else:  # fakenova and anything new: no target, show the JSON as is
             out += ["no target (measures the test double)", "", "```json",
                     json.dumps(res, indent=2)[:3000], "```"]
