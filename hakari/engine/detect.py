@@ -75,6 +75,9 @@ class Step:
     action: str
     lost_at: dt.datetime | None = None
     reason: str = ""
+    # OPEN only: the same look already proves the fencing (rule 1), and why; recovery
+    # then starts in this look instead of the next one.
+    fenced: str = ""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -132,6 +135,12 @@ def decide(snapshot: ClusterSnapshot, incidents: Mapping[str, Incident], memory:
             incident = None  # back, then lost again: a new loss, dated anew
         if incident is None:
             step = _open(snapshot, node, memory, fenced_records, now, clock_skew)
+            if step is not None and step.action == OPEN:
+                verdict = fence_verdict(snapshot.fence_events, node.name, step.lost_at,
+                                        clock_skew=clock_skew,
+                                        guest_hosts=snapshot.guest_hosts)
+                if verdict.kind == CONFIRMED:
+                    step = dataclasses.replace(step, fenced=verdict.reason)
             if step is not None:
                 steps.append(step)
             continue

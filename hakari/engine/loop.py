@@ -303,6 +303,8 @@ class Engine:
                         step.lost_at.isoformat(), step.reason, incident.id)
             if braked:
                 self._block(incident, braked)
+            elif step.fenced:
+                return self._confirmed(step.node, host, incident, step.fenced)
         elif step.action in (detect.UNDATED, detect.HELD):
             self._say(f"{step.action}-{step.node}", step.reason, logging.WARNING)
         elif step.action == detect.FENCE_FAILED:
@@ -316,13 +318,16 @@ class Engine:
             if step.node in self._running:
                 return None
             if step.action == detect.CONFIRM:
-                LOG.warning("%s: fencing confirmed (%s)", step.node, step.reason)
-                incident = self.store.transition(incident, host, lifecycle.FENCE_CONFIRMED,
-                                                 step.reason)
+                return self._confirmed(step.node, host, incident, step.reason)
             return Job(incident, host)
         elif step.action == detect.RETURNED:
             self._returned(step.node, host, incident)
         return None
+
+    def _confirmed(self, node: str, host: str, incident: Incident, why: str) -> Job:
+        LOG.warning("%s: fencing confirmed (%s)", node, why)
+        incident = self.store.transition(incident, host, lifecycle.FENCE_CONFIRMED, why)
+        return Job(incident, host)
 
     def _returned(self, node: str, host: str, incident: Incident) -> None:
         incident, waiting = host_returned(self.nova, self.store, self.journal, incident,

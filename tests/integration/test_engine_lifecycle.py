@@ -363,3 +363,17 @@ def test_hakari_evacuate_refuses_while_the_engine_recovers_the_host(world):
     report = job.execute(job.prepare())
     assert report.incident.state == lifecycle.EVACUATED
     assert set(moves(fake).values()) == {1}
+
+
+def test_one_look_that_sees_the_loss_and_its_fencing_starts_recovery(world):
+    """Lost and already fenced when the engine looks (an alert can arrive after the
+    fencing): that one look opens the incident, confirms it and starts evacuating."""
+    engine, cluster, fake = world(computes=("node1", "node2", "node3"), servers=2)
+    cluster.lose("node1")
+    cluster.tick()
+    cluster.fence("node1")
+    look(engine, cluster)                         # one look, no second one
+    settle(engine)
+    assert states(engine) == {"node1": lifecycle.EVACUATED}
+    assert moves(fake) and set(moves(fake).values()) == {1}
+    assert {src for _, src in moves(fake)} == {"node1"}

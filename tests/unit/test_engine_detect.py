@@ -80,6 +80,22 @@ def test_fenced_within_one_look_still_opens():
     mem.observe(snap(remote("c1", **UP)), at(10))
     d = run(snap(remote("c1"), events=[fence("c1", 15)]), memory=mem)
     assert actions(d) == [("c1", OPEN)] and d.steps[0].lost_at == at(10)
+    # ... and that look already proves the fencing: recovery need not wait for another.
+    assert "c1" in d.steps[0].fenced
+
+
+@pytest.mark.parametrize("event,proven", [
+    (fence("c1", 15), True),                      # after the loss: proof
+    (fence("c1", 5), False),                      # before it: an old fencing
+    (fence("c1", 15, status="failed"), False),
+    (fence("c1", 15, status="pending"), False),
+])
+def test_the_look_that_opens_confirms_only_with_a_fencing_after_the_loss(event, proven):
+    mem = Memory()
+    mem.observe(snap(remote("c1", **UP)), at(10))
+    d = run(snap(remote("c1", unclean=True), events=[event]), memory=mem)
+    assert actions(d) == [("c1", OPEN)]
+    assert bool(d.steps[0].fenced) is proven
 
 
 def test_fresh_engine_unclean_node_opens_now():
