@@ -36,10 +36,6 @@ cluster_opts = [
         "tool_timeout", default=30.0, min=1.0,
         help="Seconds any Pacemaker tool (crm_mon, crm_attribute, cibadmin) may run "
         "before it is killed and the call counts as failed."),
-    cfg.IntOpt(
-        "fence_history_level", default=3, min=0, max=3,
-        help="crm_mon --fence-history level used when reading the cluster: 3 returns the "
-        "full history, which the fencing proof needs; lower levels lose events."),
     cfg.FloatOpt(
         "reconcile_interval", default=5.0, min=0.5,
         help="Seconds between two full reads of the cluster state by the engine. A lost "

@@ -13,6 +13,8 @@ from hakari.errors import ClusterNotConnected, ToolFailed
 
 # crm_attribute: the node or the attribute does not exist (CRM_EX_NOSUCH).
 _NO_SUCH = 105
+# Every node attribute hakari writes starts with this.
+HAKARI_PREFIX = "hakari-"
 
 
 def query(node: str, name: str, *, timeout: float = DEFAULT_TIMEOUT) -> str | None:
@@ -49,7 +51,7 @@ def delete(node: str, name: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
         timeout=timeout, ok_codes=(0, _NO_SUCH))
 
 
-def read_all(prefix: str = "hakari-", *, timeout: float = DEFAULT_TIMEOUT) -> dict[str, dict[str, str]]:
+def read_all(prefix: str = HAKARI_PREFIX, *, timeout: float = DEFAULT_TIMEOUT) -> dict[str, dict[str, str]]:
     """Every permanent node attribute whose name starts with ``prefix``, by node name.
 
     One cibadmin call for the whole cluster: the engine reconciles every few seconds

@@ -8,7 +8,9 @@ entity trick can reach a file or the network, nor end up quoted in an error mess
 
 from __future__ import annotations
 
+import io
 import threading
+from collections.abc import Callable
 
 from lxml import etree
 
@@ -17,20 +19,23 @@ from hakari.errors import ParseError
 _local = threading.local()
 
 
+# Every external-resource and expansion feature off.
+_HARDENED = dict(
+    resolve_entities=False,
+    no_network=True,
+    load_dtd=False,
+    dtd_validation=False,
+    attribute_defaults=False,
+    huge_tree=False,
+    # No xml:id hash table: nothing here looks elements up by ID, and skipping it
+    # saves work on large documents.
+    collect_ids=False,
+)
+
+
 def hardened_parser(remove_blank_text: bool = False) -> etree.XMLParser:
     """A new parser with every external-resource and expansion feature off."""
-    return etree.XMLParser(
-        remove_blank_text=remove_blank_text,
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        dtd_validation=False,
-        attribute_defaults=False,
-        huge_tree=False,
-        # No xml:id hash table: nothing here looks elements up by ID, and skipping it
-        # saves work on large documents.
-        collect_ids=False,
-    )
+    return etree.XMLParser(remove_blank_text=remove_blank_text, **_HARDENED)
 
 
 def _thread_parser() -> etree.XMLParser:
@@ -50,17 +55,46 @@ def parse_xml(data: bytes, what: str, roots: tuple[str, ...], *,
     tags accepted. ``remove_blank_text`` drops formatting whitespace, for callers that
     compare or re-serialise trees.
     """
-    if not isinstance(data, bytes):
-        raise TypeError("parse_xml wants bytes: the XML declaration decides the encoding")
-    if not data or data.isspace():
-        raise ParseError(f"{what}: empty document")
+    _check_data(data, what)
     try:
         parser = hardened_parser(True) if remove_blank_text else _thread_parser()
         root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError as err:
-        # err.msg is libxml2's own text plus line/column; it never contains entity
-        # replacement text because none is ever loaded.
-        raise ParseError(f"{what}: not well-formed XML: {_one_line(err.msg)}") from None
+        raise _syntax_error(err, what) from None
+    return _checked(root, what, roots)
+
+
+def parse_xml_pruned(data: bytes, what: str, roots: tuple[str, ...], tags: tuple[str, ...],
+                     prune: Callable[[etree._Element], None]) -> etree._Element:
+    """Like parse_xml, calling ``prune(element)`` as each element named in ``tags`` is
+    complete, to drop what the caller will not read while the tree is being built: a
+    large document then never sits in memory whole. Formatting whitespace is dropped."""
+    _check_data(data, what)
+    try:
+        events = etree.iterparse(io.BytesIO(data), events=("end",), tag=tags,
+                                 remove_blank_text=True, **_HARDENED)
+        for _, element in events:
+            prune(element)
+        root = events.root
+    except etree.XMLSyntaxError as err:
+        raise _syntax_error(err, what) from None
+    return _checked(root, what, roots)
+
+
+def _check_data(data: bytes, what: str) -> None:
+    if not isinstance(data, bytes):
+        raise TypeError("parse_xml wants bytes: the XML declaration decides the encoding")
+    if not data or data.isspace():
+        raise ParseError(f"{what}: empty document")
+
+
+def _syntax_error(err: etree.XMLSyntaxError, what: str) -> ParseError:
+    # err.msg is libxml2's own text plus line/column; it never contains entity
+    # replacement text because none is ever loaded.
+    return ParseError(f"{what}: not well-formed XML: {_one_line(err.msg)}")
+
+
+def _checked(root: etree._Element, what: str, roots: tuple[str, ...]) -> etree._Element:
     if root.getroottree().docinfo.doctype:
         raise ParseError(f"{what}: a DOCTYPE declaration is not accepted (no Pacemaker "
                          "tool emits one)")

@@ -22,21 +22,22 @@ from contextlib import ExitStack
 from hakari import config, holds, lifecycle, paths
 from hakari.alerts.spool import Spool, WakeSocket
 from hakari.cluster import ownership
+from hakari.cluster.live import Look
 from hakari.engine import detect
 from hakari.errors import HakariError
 from hakari.hostnames import HostNameMap
-from hakari.model import ClusterSnapshot, Incident
+from hakari.model import Incident
+from hakari.nova.client import Nova
+from hakari.records.failures import PROCESS, FailureBook
+from hakari.records.journal import Journal, utcnow
+from hakari.records.store import ClusterStore, HostLock, Records, incident_id, parse_records
 from hakari.recovery.host import brake
 from hakari.recovery.host.evacuator import Limits, Slots
-from hakari.records.failures import PROCESS, FailureBook
 from hakari.recovery.host.recovery import HostRecovery, Job, brake_check, host_returned
-from hakari.records.journal import Journal, utcnow
-from hakari.nova.client import Nova
 from hakari.recovery.policy import Policy
 from hakari.recovery.process.decision import (CHECK_INTERVAL, FAILURE, Thresholds,
                                               is_process_failure)
 from hakari.recovery.process.recovery import ProcessRecovery
-from hakari.records.store import ClusterStore, HostLock, Records, incident_id, parse_records
 
 LOG = logging.getLogger("hakari.engine")
 # Acknowledged alerts are forgotten after a day; this often is enough to sweep them.
@@ -53,8 +54,7 @@ COMPUTES_MAX_AGE = 60.0
 class Parts:
     """What the engine works with. hakari.engine.wiring assembles the real ones; tests
     give fakes for the outside world (the cluster, the CIB's records, Nova)."""
-    read_cluster: Callable[[object], ClusterSnapshot]   # conf -> the cluster now
-    read_records: Callable[[], dict]                    # hakari's CIB attributes by node
+    look: Callable[[object], Look]      # conf -> the cluster and hakari's records now
     # conf -> Nova; called at the first need, so the engine runs while Nova is away.
     connect_nova: Callable[[object], Nova]
     journal: Journal
@@ -76,8 +76,7 @@ class Engine:
         self.memory = detect.Memory()
         self.stop = threading.Event()
         self.wake = threading.Event()
-        self._read_cluster = parts.read_cluster
-        self._read_records = parts.read_records
+        self._look = parts.look
         self._connect_nova = parts.connect_nova
         self._nova = None
         self.spool = parts.spool
@@ -206,9 +205,10 @@ class Engine:
     def reconcile(self) -> detect.Decision:
         self.drain_alerts()
         now = utcnow()
-        snapshot = self._read_cluster(self.conf)
+        seen = self._look(self.conf)
+        snapshot = seen.snapshot
         self.memory.observe(snapshot, now)
-        records = parse_records(self._read_records())
+        records = parse_records(seen.attributes)
         held = holds.current(records.raw, self.conf.recovery.excluded_hosts, self.names)
         computes = detect.compute_nodes(snapshot, self.conf.cluster.compute_nodes)
         decision = detect.decide(snapshot, records.incidents, self.memory, records.fenced,

@@ -9,8 +9,7 @@ import os
 from collections.abc import Callable
 
 from hakari.alerts.spool import Spool
-from hakari.cluster import attributes
-from hakari.cluster.live import read_cluster as live_cluster
+from hakari.cluster import attributes, live
 from hakari.engine.loop import Engine, Parts
 from hakari.model import ClusterSnapshot
 from hakari.nova.client import Nova
@@ -24,11 +23,13 @@ def build(conf, *, config_files: list[str] | None = None,
     return Engine(conf, parts(conf), config_files=config_files, os_cloud=os_cloud)
 
 
-def parts(conf, *, read_cluster: Callable[[object], ClusterSnapshot] = live_cluster,
+def parts(conf, *, read_cluster: Callable[[object], ClusterSnapshot] | None = None,
           read_records: Callable[[], dict] | None = None,
           connect_nova: Callable[[object], Nova] = Nova.connect) -> Parts:
-    """The state directory made and opened; the cluster, the CIB and Nova as they are
-    unless a test gives stand-ins for them."""
+    """The state directory made and opened; the cluster (one live look: the CIB and the
+    fence history), and Nova, as they are unless a test gives stand-ins for the cluster
+    (``read_cluster``, and ``read_records`` for hakari's CIB attributes, else the CIB's)
+    or for Nova."""
     if os.geteuid() == 0:
         # The installer's owners and modes: the alert agent (user hacluster) must be
         # able to write the spool, and nobody else.
@@ -36,10 +37,17 @@ def parts(conf, *, read_cluster: Callable[[object], ClusterSnapshot] = live_clus
     ensure_state_dir(conf.state_dir)
     journal = Journal.open(conf.state_dir)
     return Parts(
-        read_cluster=read_cluster,
-        read_records=read_records or functools.partial(
-            attributes.read_all, timeout=conf.cluster.tool_timeout),
+        look=_look(conf, read_cluster, read_records),
         connect_nova=connect_nova,
         journal=journal,
         store=ClusterStore(journal, conf.cluster.tool_timeout),
         spool=Spool(conf.state_dir))
+
+
+def _look(conf, read_cluster, read_records) -> Callable[[object], live.Look]:
+    if read_cluster is None and read_records is None:
+        return live.look
+    cluster = read_cluster or live.read_cluster
+    records = read_records or functools.partial(attributes.read_all,
+                                                timeout=conf.cluster.tool_timeout)
+    return lambda conf: live.Look(cluster(conf), records())

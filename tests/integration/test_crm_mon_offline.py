@@ -21,6 +21,7 @@ from hakari.cluster.crm_mon import parse_crm_mon
 from hakari.errors import ParseError
 from tests.conftest import DATA, require_tools
 from tests.crm_mon_text import mismatches, parse_text
+from tests.fake_tools import fake_tool
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 TIMEOUT = 60
@@ -190,12 +191,18 @@ def test_no_dc_means_unknown_quorum(base, tmp_path):
     assert "Current DC: NONE" in text
 
 
-def test_hakari_status_runs_the_real_crm_mon(base, tmp_path):
-    """The live code path (crm_mon via the runner, --fence-history=3) on an offline CIB."""
+def test_hakari_status_reads_the_real_cib(base, tmp_path):
+    """The live code path (the real cibadmin via the runner) on an offline CIB; a CIB
+    file has no fencer behind it, so stonith_admin is a stand-in with no history."""
     cib = simulate(base, tmp_path / "unclean.xml", "--node-fail", "node3")
     conf = tmp_path / "hakari.conf"
     conf.write_text("[cluster]\ntool_timeout = 30\n")
-    env = dict(os.environ, CIB_file=str(cib))
+    bindir = tmp_path / "bin"
+    fake_tool(bindir, "stonith_admin", stdout=b'<pacemaker-result api-version="2.25" '
+              b'request="stonith_admin --history *"><list name="fencing history" '
+              b'count="0"/><status code="0" message="OK"/></pacemaker-result>')
+    env = dict(os.environ, CIB_file=str(cib),
+               PATH=f"{bindir}{os.pathsep}{os.environ['PATH']}")
     proc = subprocess.run([sys.executable, "-m", "hakari", "--config-file", str(conf),
                            "status", "--format", "json"], cwd=ROOT, env=env,
                           capture_output=True, timeout=TIMEOUT)
@@ -205,7 +212,7 @@ def test_hakari_status_runs_the_real_crm_mon(base, tmp_path):
     nodes = {n["name"]: n for n in doc["nodes"]}
     assert nodes["node3"]["state"] == "unclean" and nodes["node3"]["fenced_at"] is None
     assert nodes["guest1"]["type"] == "guest" and nodes["compute1"]["type"] == "remote"
-    assert doc["fence_events"] == []  # crm_mon shows no fence history from a CIB file
+    assert doc["fence_events"] == []
 
 
 # --- the corpus CIBs -------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""hakari.cluster.live against a fake crm_mon."""
+"""hakari.cluster.live against fake cibadmin and stonith_admin: what one look runs, what it
+reads from their answers, and how each way a tool can fail is reported."""
 
 from __future__ import annotations
 
@@ -13,8 +14,13 @@ from hakari.errors import (ClusterNotConnected, ParseError, ToolFailed, ToolNotF
 from tests.conftest import DATA
 from tests.fake_tools import fake_tool, path_with, shell_tool
 
-NOT_CONNECTED = (DATA / "crm_mon" / "gen_2.1.5_error_not_connected.xml").read_bytes()
-FENCED = (DATA / "live" / "demo-single_crm_mon-node2-fenced.xml").read_bytes()
+HISTORY = (DATA / "live" / "demo-multinode_stonith-history-1.xml").read_bytes()
+NOT_CONNECTED = (b'<pacemaker-result api-version="2.25" request="stonith_admin --history *">'
+                 b'<status code="102" message="Not connected"><errors><error>Could not '
+                 b'connect to fencer: Transport endpoint is not connected</error></errors>'
+                 b'</status></pacemaker-result>')
+# node1 and node3 up; node2 down and fenced (the history above); hakari's records.
+CIB = (DATA / "cib" / "hand_members-node2-down.xml").read_bytes()
 
 
 @pytest.fixture
@@ -32,64 +38,74 @@ def conf():
     return c
 
 
-def test_read_cluster_runs_crm_mon_with_fence_history(bindir, conf, tmp_path):
-    log = tmp_path / "argv"
-    fake_tool(bindir, "crm_mon", stdout=FENCED, argv_log=log)
-    snap = live.read_cluster(conf)
-    assert log.read_text().split("\n") == ["-1", "--output-as=xml", "--fence-history=3"]
-    assert snap.dc == "node1" and snap.node("node2").state == "offline"
-    assert snap.fence_events[0].status == "success"
+def tools(bindir, tmp_path, *, cib=CIB, history=HISTORY, **cib_kw):
+    fake_tool(bindir, "cibadmin", stdout=cib, argv_log=tmp_path / "cib.argv", **cib_kw)
+    fake_tool(bindir, "stonith_admin", stdout=history, argv_log=tmp_path / "st.argv")
 
 
-def test_fence_history_level_comes_from_config(bindir, conf, tmp_path):
-    log = tmp_path / "argv"
-    fake_tool(bindir, "crm_mon", stdout=FENCED, argv_log=log)
-    conf.set_override("fence_history_level", 2, group="cluster")
-    live.read_cluster(conf)
-    assert "--fence-history=2" in log.read_text().split("\n")
+def test_one_look_is_the_cib_and_the_fencers_history(bindir, conf, tmp_path):
+    tools(bindir, tmp_path)
+    seen = live.look(conf)
+    assert (tmp_path / "cib.argv").read_text().split("\n") == ["--query"]
+    assert (tmp_path / "st.argv").read_text().split("\n") == [
+        "--history", "*", "--verbose", "--output-as=xml"]
+    snap = seen.snapshot
+    assert snap.dc == "node1" and snap.quorate is True
+    assert {n.name: n.state for n in snap.nodes} == {
+        "node1": "online", "node2": "offline", "node3": "online"}
+    assert [(e.target, e.status) for e in snap.fence_events] == [("node2", "success")]
+    # hakari's own attributes come from the same document, and only hakari's.
+    assert set(seen.attributes) == {"node2", "node3"}
+    assert seen.attributes["node2"] == {"hakari-fenced": "2026-11-23T22:32:10+00:00"}
+    assert list(seen.attributes["node3"]) == ["hakari-hold"]
 
 
-def test_not_connected_xml_and_exit_102(bindir, conf):
-    fake_tool(bindir, "crm_mon", stdout=NOT_CONNECTED, rc=102)
-    with pytest.raises(ClusterNotConnected, match="Connection refused") as exc:
-        live.read_cluster(conf)
-    assert exc.value.returncode == 102
-    assert exc.value.argv[0] == "crm_mon"
+def test_not_connected_cib(bindir, conf, tmp_path):
+    tools(bindir, tmp_path, cib=b"", rc=102,
+          stderr="Could not connect to the CIB: Transport endpoint is not connected\n")
+    with pytest.raises(ClusterNotConnected, match="Transport endpoint") as exc:
+        live.look(conf)
+    assert exc.value.returncode == 102 and exc.value.argv[0] == "cibadmin"
 
 
-def test_exit_102_without_output(bindir, conf):
-    fake_tool(bindir, "crm_mon", rc=102, stderr="crm_mon: Connection to cluster failed\n")
-    with pytest.raises(ClusterNotConnected, match="Connection to cluster failed"):
-        live.read_cluster(conf)
+def test_not_connected_fencer_reported_from_its_xml(bindir, conf, tmp_path):
+    fake_tool(bindir, "cibadmin", stdout=CIB)
+    fake_tool(bindir, "stonith_admin", stdout=NOT_CONNECTED, rc=102)
+    with pytest.raises(ClusterNotConnected, match="fencer"):
+        live.look(conf)
 
 
-def test_failure_without_xml_uses_stderr(bindir, conf):
-    fake_tool(bindir, "crm_mon", stdout=b"garbage", rc=1, stderr="boom\nmore\n")
-    with pytest.raises(ToolFailed, match=r"^crm_mon: exit status 1: boom$"):
-        live.read_cluster(conf)
+def test_failure_without_xml_uses_stderr(bindir, conf, tmp_path):
+    tools(bindir, tmp_path, cib=b"garbage", rc=1, stderr="boom\nmore\n")
+    with pytest.raises(ToolFailed, match=r"^cibadmin: exit status 1: boom$"):
+        live.look(conf)
 
 
-def test_nonzero_exit_with_ok_document_is_still_a_failure(bindir, conf):
-    fake_tool(bindir, "crm_mon", stdout=FENCED, rc=1)
+def test_nonzero_exit_with_a_cib_is_still_a_failure(bindir, conf, tmp_path):
+    tools(bindir, tmp_path, rc=1)
     with pytest.raises(ToolFailed, match="exit status 1"):
-        live.read_cluster(conf)
+        live.look(conf)
 
 
-def test_success_with_garbage_is_a_parse_error(bindir, conf):
-    fake_tool(bindir, "crm_mon", stdout=b"<pacemaker-result", rc=0)
-    with pytest.raises(ParseError, match="not well-formed"):
-        live.read_cluster(conf)
+@pytest.mark.parametrize("data,message", [
+    (b"<cib", "not well-formed"),
+    (b"<pacemaker-result/>", "cib"),
+])
+def test_success_with_garbage_is_a_parse_error(bindir, conf, tmp_path, data, message):
+    tools(bindir, tmp_path, cib=data)
+    with pytest.raises(ParseError, match=message):
+        live.look(conf)
 
 
 def test_missing_tool(bindir, conf):
-    with pytest.raises(ToolNotFound, match="crm_mon: command not found"):
-        live.read_cluster(conf)
+    with pytest.raises(ToolNotFound, match="cibadmin: command not found"):
+        live.look(conf)
 
 
 def test_hanging_tool_is_killed(bindir, conf):
     # A helper left in the background holds stdout open: the whole group must die.
-    shell_tool(bindir, "crm_mon", "sleep 60 &\nsleep 60")
+    shell_tool(bindir, "cibadmin", "sleep 60 &\nsleep 60")
     start = time.monotonic()
     with pytest.raises(ToolTimeout, match="no answer within 1s"):
-        live.read_cluster(conf)
+        live.look(conf)
     assert time.monotonic() - start < 8

@@ -19,6 +19,8 @@ from tests.conftest import DATA
 from tests.fake_tools import SAFE_PATH, fake_tool, path_with
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+CIB = (DATA / "cib" / "hand_members-node2-down.xml").read_bytes()
+HISTORY = (DATA / "live" / "demo-multinode_stonith-history-final.xml").read_bytes()
 SECRET = "hunter2-must-never-be-printed"
 
 
@@ -134,59 +136,88 @@ def test_saved_not_connected_result(conf_file):
         "not connected to the cluster")
 
 
-def test_crm_mon_missing_from_path(conf_file, tmp_path):
+def live_tools(tmp_path, *, cib: bytes = CIB, history: bytes = HISTORY, **cib_kw):
+    bindir = tmp_path / "bin"
+    fake_tool(bindir, "cibadmin", stdout=cib, **cib_kw)
+    fake_tool(bindir, "stonith_admin", stdout=history)
+    return path_with(bindir)
+
+
+def test_cluster_tools_missing_from_path(conf_file, tmp_path):
     empty = tmp_path / "emptybin"
     empty.mkdir()
-    assert_one_line_error(hakari(conf_file, path=str(empty)), "crm_mon: command not found")
+    assert_one_line_error(hakari(conf_file, path=str(empty)), "cibadmin: command not found")
 
 
-def test_crm_mon_that_hangs(conf_file, tmp_path):
-    bindir = tmp_path / "bin"
-    fake_tool(bindir, "crm_mon", sleep=120, stdout=b"<pacemaker-result/>")
+def test_a_hanging_cibadmin(conf_file, tmp_path):
+    path = live_tools(tmp_path, sleep=120)
     start = time.monotonic()
-    proc = hakari(conf_file, path=path_with(bindir), timeout=30)
+    proc = hakari(conf_file, path=path, timeout=30)
     elapsed = time.monotonic() - start
-    assert_one_line_error(proc, "crm_mon: no answer within 1s")
+    assert_one_line_error(proc, "cibadmin: no answer within 1s")
     assert elapsed < 10
 
 
-def test_crm_mon_exit_102(conf_file, tmp_path):
-    bindir = tmp_path / "bin"
-    fake_tool(bindir, "crm_mon", rc=102,
-              stdout=(DATA / "crm_mon" / "gen_2.1.5_error_not_connected.xml").read_bytes())
-    assert_one_line_error(hakari(conf_file, path=path_with(bindir)),
-                          "crm_mon: not connected to the cluster", "Connection refused")
+def test_cibadmin_not_connected(conf_file, tmp_path):
+    path = live_tools(tmp_path, cib=b"", rc=102,
+                      stderr="Could not connect to the CIB: Transport endpoint is not "
+                      "connected\n")
+    assert_one_line_error(hakari(conf_file, path=path),
+                          "cibadmin: not connected to the cluster", "Transport endpoint")
 
 
-def test_crm_mon_exit_102_without_xml(conf_file, tmp_path):
-    bindir = tmp_path / "bin"
-    fake_tool(bindir, "crm_mon", rc=102, stderr="Connection to cluster failed\n")
-    assert_one_line_error(hakari(conf_file, path=path_with(bindir)),
-                          "not connected to the cluster", "Connection to cluster failed")
-
-
-def test_live_json_through_fake_crm_mon(conf_file, tmp_path):
-    bindir = tmp_path / "bin"
-    fake_tool(bindir, "crm_mon",
-              stdout=(DATA / "live" / "demo-multinode_crm_mon-after-manual-fence.xml")
-              .read_bytes())
-    proc = hakari(conf_file, "--format", "json", path=path_with(bindir))
+def test_live_json_through_fake_tools(conf_file, tmp_path):
+    proc = hakari(conf_file, "--format", "json", path=live_tools(tmp_path))
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
-    fenced = {n["name"]: n["fenced_at"] for n in doc["nodes"]}
-    assert fenced == {"node1": "2026-11-23T22:32:19+00:00",
-                      "node2": "2026-11-23T22:32:10+00:00", "node3": None}
+    nodes = {n["name"]: n for n in doc["nodes"]}
+    assert {n: v["state"] for n, v in nodes.items()} == {
+        "node1": "online", "node2": "offline", "node3": "online"}
+    assert {n: v["fenced_at"] for n, v in nodes.items()} == {
+        "node1": None, "node2": "2026-11-23T22:32:10+00:00", "node3": None}
+    # The holds come from the same CIB read.
+    assert nodes["node3"]["hold"]["by"] == "ops" and nodes["node1"]["hold"] is None
 
 
+@pytest.mark.parametrize("how", ["file", "stdin"])
+def test_saved_cib_reads_like_the_live_one_without_fencing(conf_file, tmp_path, how):
+    saved = DATA / "cib" / "hand_members-node2-down.xml"
+    if how == "file":
+        proc = hakari(conf_file, "--cib-file", str(saved), "--format", "json")
+    else:
+        proc = hakari(conf_file, "--cib-file", "-", "--format", "json",
+                      stdin=saved.read_bytes())
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["quorate"] is True and doc["dc"] == "node1"
+    assert {n["name"]: n["state"] for n in doc["nodes"]} == {
+        "node1": "online", "node2": "offline", "node3": "online"}
+    assert doc["fence_events"] == []
+
+
+def test_a_crm_mon_document_is_no_cib(conf_file):
+    assert_one_line_error(
+        hakari(conf_file, "--cib-file", str(DATA / "live" / "demo-single_crm_mon-final.xml")),
+        "demo-single_crm_mon-final.xml: ", "cib")
+
+
+def test_one_saved_source_at_a_time(conf_file):
+    proc = hakari(conf_file, "--cib-file", "a", "--crm-mon-file", "b")
+    assert proc.returncode == 2 and b"not allowed with" in proc.stderr
+
+
+@pytest.mark.parametrize("option,limit", [("--crm-mon-file", "MAX_CRM_MON_BYTES"),
+                                          ("--cib-file", "MAX_CIB_BYTES")])
 @pytest.mark.parametrize("kind", bad_input_files.KINDS)
-def test_saved_file_that_is_no_small_regular_file(conf_file, tmp_path, kind):
-    from hakari.commands.status import MAX_CRM_MON_BYTES
+def test_saved_file_that_is_no_small_regular_file(conf_file, tmp_path, kind, option, limit):
+    from hakari.commands import status
 
-    path = bad_input_files.make(tmp_path, kind, MAX_CRM_MON_BYTES)
+    limit = getattr(status, limit)
+    path = bad_input_files.make(tmp_path, kind, limit)
     start = time.monotonic()
-    proc = hakari(conf_file, "--crm-mon-file", str(path), timeout=30)
+    proc = hakari(conf_file, option, str(path), timeout=30)
     assert_one_line_error(proc)
-    assert proc.stderr.decode() == bad_input_files.error_line(path, kind, MAX_CRM_MON_BYTES)
+    assert proc.stderr.decode() == bad_input_files.error_line(path, kind, limit)
     assert time.monotonic() - start < 10
 
 

@@ -37,7 +37,8 @@ LAZY = {
     "hakari.commands.render": ({"hakari.cluster_config.render", "hakari.cluster_config.schema"},
                                PARSER.format("jinja2, yaml, lxml and oslo.config: 75 ms")),
     "hakari.commands.retry": ({"hakari.operator"}, CIB),
-    "hakari.commands.status": ({"hakari.holds", "hakari.cluster.crm_mon", "hakari.cluster.live"},
+    "hakari.commands.status": ({"hakari.holds", "hakari.cluster.cib_status",
+                                "hakari.cluster.crm_mon", "hakari.cluster.live"},
                                CIB),
     "hakari.commands.unhold": ({"hakari.operator"}, CIB),
     "hakari.resource_agents.evacuator": (
