@@ -253,6 +253,11 @@ def targets(results: dict) -> list[tuple[str, str, str, bool | None]]:
                  f"{s['median_s']['cibadmin']} s)" if "look_vs_cibadmin" in s
                  else "not measured", s["look_vs_cibadmin"] <= 1.5
                  if "look_vs_cibadmin" in s else None))
+    rows.append(("`hakari status`, 1,024 nodes", "<= 1.5x bare `cibadmin --query`",
+                 f"{s['status_vs_cibadmin']}x ({s['median_s']['hakari_status']} s vs "
+                 f"{s['median_s']['cibadmin']} s)" if "status_vs_cibadmin" in s
+                 else "not measured", s["status_vs_cibadmin"] <= 1.5
+                 if "status_vs_cibadmin" in s else None))
     rss = scale.get(4096, {}).get("peak_rss_mb", {}).get("engine_look")
     rows.append(("engine look memory, 4,096 nodes", "peak RSS <= 300 MB",
                  f"{rss} MB" if rss is not None else "not measured",
@@ -369,8 +374,9 @@ def render(doc: dict) -> str:
                     "computes, 2 lost) read through `CIB_file`; medians of interleaved "
                     "rounds; peak RSS includes the tools a look runs", "",
                     "| nodes | CIB bytes | crm_verify | cibadmin s | crm_mon s | engine look s "
-                    "| look / cibadmin | peak RSS MB cibadmin / crm_mon / look |",
-                    "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+                    "| look / cibadmin | hakari status s | status / cibadmin "
+                    "| peak RSS MB cibadmin / crm_mon / look |",
+                    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
             for x in res["sizes"]:
                 med, rss = x["median_s"], x["peak_rss_mb"]
                 out.append(f"| {x['nodes']} | {x['cib_bytes']} | "
@@ -378,7 +384,9 @@ def render(doc: dict) -> str:
                            f"{med['cibadmin']} | "
                            f"{med.get('crm_mon', 'skipped')} | "
                            f"{med.get('engine_look', 'skipped')} | "
-                           f"{x.get('look_vs_cibadmin', '-')} | {rss['cibadmin']} / "
+                           f"{x.get('look_vs_cibadmin', '-')} | "
+                           f"{med.get('hakari_status', '-')} | "
+                           f"{x.get('status_vs_cibadmin', '-')} | {rss['cibadmin']} / "
                            f"{rss.get('crm_mon', '-')} / {rss.get('engine_look', '-')} |")
         else:  # fakenova and anything new: no target, show the JSON as is
             out += ["no target (measures the test double)", "", "```json",

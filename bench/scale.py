@@ -3,22 +3,24 @@
 
 For each size, bench/cibgen.py writes a CIB in the remote-compute shape (3 controllers,
 the rest Pacemaker Remote computes, 2 of them lost), checked with ``crm_verify`` up to
-128 nodes (it runs the whole scheduler: minutes at 1,024). The
-Pacemaker tools read it through ``CIB_file``, as they would the live CIB. Interleaved,
-round after round, it times:
+128 nodes (it runs the whole scheduler: minutes at 1,024). The Pacemaker tools read it
+through ``CIB_file``, as they would the live CIB. Interleaved, round after round, it
+times:
 
 - ``cibadmin --query``: the floor, reading the whole CIB once;
 - ``crm_mon -1 --output-as=xml``: Pacemaker's full status unpacking;
+- ``hakari_status``: the whole ``hakari status --format json`` command, start-up
+  included, reading the cluster the same way;
 - ``engine_look``: one engine look as the engine makes it (hakari.cluster.live.look:
   ``cibadmin --query`` and the fencer's history, node states derived from the CIB,
   hakari's records, detect.decide), in this process. ``stonith_admin`` is a stand-in
   answering an empty history: a CIB file has no fencer behind it.
 
 and the peak RSS of each tool and of a look's own process (run again in a child
-interpreter; the tools it runs are counted apart). crm_mon is
-skipped above ``--crm-mon-max`` nodes: at 4,096 it needs minutes and gigabytes.
-Targets: a look at 1,024 nodes within
-1.5x a bare ``cibadmin --query``; peak RSS of a look at 4,096 nodes within 300 MB.
+interpreter; the tools it runs are counted apart). crm_mon is skipped above
+``--crm-mon-max`` nodes: at 4,096 it needs minutes and gigabytes. Targets: a look and
+``hakari status`` at 1,024 nodes within 1.5x a bare ``cibadmin --query``; peak RSS of a
+look at 4,096 nodes within 300 MB.
 
 Prints JSON. Usage: bench/scale.py [--sizes 16,128,1024,4096] [--rounds 5]
                                    [--crm-mon-max 1024] [--keep-dir DIR]
@@ -135,12 +137,17 @@ def measure(nodes: int, rounds: int, crm_mon: bool, workdir: pathlib.Path) -> di
     env = {**os.environ, "CIB_file": str(path)}
     os.environ["CIB_file"] = str(path)
     conf = config.load([])
-    names = ["cibadmin", "engine_look"] + (["crm_mon"] if crm_mon else [])
+    names = ["cibadmin", "engine_look", "hakari_status"] + (["crm_mon"] if crm_mon else [])
     times: dict[str, list[float]] = {name: [] for name in names}
     rss: dict[str, float] = {}
     lost_seen = None
+    conf_file = workdir / "hakari.conf"
+    conf_file.write_text(f"[cluster]\ntool_timeout = {TOOL_TIMEOUT:g}\n")
+    status = [sys.executable, "-m", "hakari", "--config-file", str(conf_file), "status",
+              "--format", "json"]
     for _ in range(rounds):
         for name, argv in (("cibadmin", ["cibadmin", "--query"]),
+                           ("hakari_status", status),
                            ("crm_mon", ["crm_mon", "-1", "--output-as=xml"])):
             if name in times:
                 t, r = tool(argv, env)
@@ -163,6 +170,7 @@ def measure(nodes: int, rounds: int, crm_mon: bool, workdir: pathlib.Path) -> di
         "peak_rss_mb": {k: round(v, 1) for k, v in rss.items()},
     }
     result["look_vs_cibadmin"] = round(medians["engine_look"] / medians["cibadmin"], 2)
+    result["status_vs_cibadmin"] = round(medians["hakari_status"] / medians["cibadmin"], 2)
     if crm_mon:
         result["crm_mon_vs_look"] = round(medians["crm_mon"] / medians["engine_look"], 2)
     else:
@@ -188,6 +196,9 @@ def main(argv=None) -> int:
     targets = {}
     if 1024 in at:
         targets["look_1024_within_1.5x_cibadmin"] = at[1024]["look_vs_cibadmin"] <= TARGET_RATIO
+    if 1024 in at:
+        targets["status_1024_within_1.5x_cibadmin"] = (
+            at[1024]["status_vs_cibadmin"] <= TARGET_RATIO)
     if 4096 in at:
         targets["look_4096_peak_rss_within_300mb"] = (
             at[4096]["peak_rss_mb"]["engine_look"] <= TARGET_RSS_MB)

@@ -262,15 +262,7 @@ class _Unpack:
         # The scheduler reads cib-bootstrap-options first, and the first value of a
         # name wins.
         sets.sort(key=lambda s: s.get("id") != "cib-bootstrap-options")
-        out: dict[str, str] = {}
-        for attr_set in _by_score(sets):
-            if attr_set.find("rule") is not None:
-                continue
-            for nvpair in attr_set.iterchildren("nvpair"):
-                name = nvpair.get("name")
-                if name is not None:
-                    out.setdefault(name, nvpair.get("value"))
-        return out
+        return _first_values(sets)
 
     def _add_node(self, node_id, uname, kind) -> _Node:
         node = _Node(node_id, uname, kind)
@@ -1078,8 +1070,14 @@ def _meta(el) -> dict[str, str]:
 
 
 def _nvpairs(el, tag) -> dict[str, str]:
+    return _first_values(list(el.iterchildren(tag)))
+
+
+def _first_values(sets: list) -> dict[str, str]:
+    """Name -> value over attribute sets, highest score first; the first value of a name
+    wins, and sets guarded by a rule are skipped (see the module's limits)."""
     out: dict[str, str] = {}
-    for attr_set in _by_score(list(el.iterchildren(tag))):
+    for attr_set in _by_score(sets):
         if attr_set.find("rule") is not None:
             continue
         for nvpair in attr_set.iterchildren("nvpair"):
