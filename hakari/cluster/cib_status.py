@@ -34,7 +34,7 @@ import time
 
 from lxml import etree
 
-from hakari.cluster.xml import parse_xml_pruned
+from hakari.cluster.xml import parse_xml, parse_xml_pruned
 from hakari.errors import ParseError
 from hakari.model import ClusterSnapshot, NodeState
 
@@ -69,6 +69,10 @@ _VALID_STOP_ON_FAIL = frozenset(("block", "fence", "stop", "ignore", "nothing"))
 # returning 7, or a stop returning 7. Only these (and the histories of remote
 # connections, guest containers and of nodes that are down) can change a node's
 # state, so only their resources' histories are read.
+# CIBs larger than this are pruned while parsed: bench/cibgen.py's 1,024-node cloud is
+# 11.5 MB (190 MB parsed whole), its 4,096-node one 46 MB.
+PRUNE_ABOVE = 16 << 20
+
 _SUSPECT = ("[(@op-status and @op-status!='0') or (@rc-code!='0' and @rc-code!='7')"
             " or (@rc-code='7' and not(@operation='monitor' and (@interval='0' or "
             "not(@interval))) and @operation!='stop')]")
@@ -88,10 +92,16 @@ def parse_cib(data: bytes, *, now: float | None = None) -> ClusterSnapshot:
 
 
 def parse_cib_tree(data: bytes) -> etree._Element:
-    """The CIB as a tree holding what snapshot_from_cib reads and little more: the
-    operation history is most of a large CIB (at 4,096 nodes, 500 MB parsed whole), and
-    most of it is dropped while parsing (_Pruner)."""
-    return parse_xml_pruned(data, WHAT, ROOTS, _Pruner.TAGS, _Pruner())
+    """The CIB as a tree holding what snapshot_from_cib reads. A large one (the
+    operation history is most of it: at 4,096 nodes 500 MB parsed whole) loses most of
+    its history while it is parsed (_Pruner); pruning costs time (a third more at
+    1,024 nodes) and below PRUNE_ABOVE the memory it saves does not matter."""
+    if len(data) <= PRUNE_ABOVE:
+        return parse_xml(data, WHAT, ROOTS)
+    try:
+        return parse_xml_pruned(data, WHAT, ROOTS, _Pruner.TAGS, _Pruner())
+    except _SHAPE_ERRORS as err:
+        raise _shape_error(err) from None
 
 
 def snapshot_from_cib(root: etree._Element, *, now: float | None = None) -> ClusterSnapshot:
@@ -105,12 +115,19 @@ def snapshot_from_cib(root: etree._Element, *, now: float | None = None) -> Clus
     unpack = _Unpack(root, time.time() if now is None else now)
     try:
         return unpack.run()
-    except (ValueError, TypeError, AttributeError, KeyError, IndexError,
-            RecursionError) as err:
-        # The derivation trusts the document's shape only as far as Pacemaker's
-        # schema promises it; whatever else a damaged file holds is refused here.
-        raise ParseError(f"{WHAT}: cannot derive node states: "
-                         f"{type(err).__name__}: {_one_line(str(err))[:200]}") from None
+    except _SHAPE_ERRORS as err:
+        raise _shape_error(err) from None
+
+
+# The derivation (and the pruning, which reads the configuration the same way) trusts
+# the document's shape only as far as Pacemaker's schema promises it; whatever else a
+# damaged file holds is refused as bad input.
+_SHAPE_ERRORS = (ValueError, TypeError, AttributeError, KeyError, IndexError, RecursionError)
+
+
+def _shape_error(err: Exception) -> ParseError:
+    return ParseError(f"{WHAT}: cannot derive node states: "
+                      f"{type(err).__name__}: {_one_line(str(err))[:200]}")
 
 
 class _Pruner:

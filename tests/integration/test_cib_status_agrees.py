@@ -16,6 +16,7 @@ import sys
 
 import pytest
 
+from hakari.cluster import cib_status
 from hakari.cluster.cib_status import parse_cib
 from hakari.cluster.crm_mon import parse_crm_mon
 from tests.conftest import DATA, require_tools
@@ -40,6 +41,15 @@ def crm_mon(cib: pathlib.Path):
     return parse_crm_mon(proc.stdout)
 
 
+@pytest.fixture(params=["whole", "pruned"])
+def parsing(request, monkeypatch):
+    """Both ways a CIB is parsed: whole (small ones) and pruned while parsing (large
+    ones): every agreement test runs through each."""
+    if request.param == "pruned":
+        monkeypatch.setattr(cib_status, "PRUNE_ABOVE", 0)
+    return request.param
+
+
 def assert_agrees(cib: pathlib.Path) -> None:
     expected = crm_mon(cib)
     derived = parse_cib(cib.read_bytes())
@@ -51,13 +61,13 @@ def assert_agrees(cib: pathlib.Path) -> None:
 
 
 @pytest.mark.parametrize("cib", CORPUS_CIBS, ids=[p.stem for p in CORPUS_CIBS])
-def test_corpus_cib(cib):
+def test_corpus_cib(cib, parsing):
     assert_agrees(cib)
 
 
 @pytest.mark.parametrize("args", [("16",), ("16", "--lost", "2"), ("40", "--lost", "5")],
                          ids=["16-healthy", "16-lost-2", "40-lost-5"])
-def test_generated_cloud(tmp_path, args):
+def test_generated_cloud(tmp_path, args, parsing):
     out = tmp_path / "cib.xml"
     subprocess.run([sys.executable, str(ROOT / "bench" / "cibgen.py"), *args,
                     "--out", str(out)], check=True, timeout=TIMEOUT, cwd=ROOT)

@@ -6,10 +6,13 @@ tests/integration/test_cib_status_agrees.py; these pin the rules without Pacemak
 
 from __future__ import annotations
 
+from unittest import mock
+
 import pytest
 from hypothesis import given, settings, strategies as st
 from lxml import etree
 
+from hakari.cluster import cib_status
 from hakari.cluster.cib_status import parse_cib
 from hakari.errors import ParseError
 
@@ -152,7 +155,9 @@ def test_nodes_sorted_as_crm_mon_sorts_names():
 @pytest.mark.parametrize("data", [b"", b"   ", b"<cib", b"<status/>", b"\xff\xfe<",
                                   b'<!DOCTYPE cib [<!ENTITY x "y">]><cib/>',
                                   b"<pacemaker-result/>"])
-def test_bad_input_is_a_parse_error(data):
+@pytest.mark.parametrize("prune_above", [cib_status.PRUNE_ABOVE, 0], ids=["whole", "pruned"])
+def test_bad_input_is_a_parse_error(data, prune_above, monkeypatch):
+    monkeypatch.setattr(cib_status, "PRUNE_ABOVE", prune_above)
     with pytest.raises(ParseError) as err:
         parse_cib(data)
     assert "\n" not in str(err.value)
@@ -181,7 +186,10 @@ def test_mutated_attributes_give_a_snapshot_or_a_parse_error(data):
         elif el.getparent() is not None:
             el.getparent().remove(el)
             elements = list(root.iter(tag=etree.Element))
+    # Both ways of parsing: whole, and pruned while parsing (large CIBs).
+    prune_above = data.draw(st.sampled_from([cib_status.PRUNE_ABOVE, 0]))
     try:
-        parse_cib(etree.tostring(root))
+        with mock.patch.object(cib_status, "PRUNE_ABOVE", prune_above):
+            parse_cib(etree.tostring(root))
     except ParseError:
         pass
