@@ -74,12 +74,17 @@ def _nv(parent, owner: str, tag: str, values: dict[str, str]) -> None:
         etree.SubElement(block, "nvpair", id=f"{owner}-{name}", name=name, value=value)
 
 
-def _primitive(parent, rid: str, cls: str, rtype: str, provider: str | None = None,
-               params: dict | None = None, monitor: str = "60s") -> None:
+def _agent(rid: str, rtype: str, cls: str, provider: str | None) -> dict[str, str]:
+    """A resource's id and agent, as primitives and operation histories name them."""
     attrs = {"id": rid, "class": cls, "type": rtype}
     if provider:
         attrs["provider"] = provider
-    p = etree.SubElement(parent, "primitive", attrs)
+    return attrs
+
+
+def _primitive(parent, rid: str, cls: str, rtype: str, provider: str | None = None,
+               params: dict | None = None, monitor: str = "60s") -> None:
+    p = etree.SubElement(parent, "primitive", _agent(rid, rtype, cls, provider))
     if params:
         _nv(p, rid, "instance_attributes", params)
     ops = etree.SubElement(p, "operations")
@@ -165,10 +170,8 @@ def generate(nodes: int, lost: int = 0) -> etree._Element:
     def placed(rid: str, rtype: str, cls: str, provider: str | None, owner: str,
                monitor_ms: int, failed: bool = False) -> None:
         for ctl in CONTROLLERS:
-            attrs = {"id": rid, "type": rtype, "class": cls}
-            if provider:
-                attrs["provider"] = provider
-            entry = etree.SubElement(lrms[ctl], "lrm_resource", attrs)
+            entry = etree.SubElement(lrms[ctl], "lrm_resource",
+                                     _agent(rid, rtype, cls, provider))
             if ctl != owner:
                 ops.op(entry, rid, ctl, "monitor", 7)     # the probe: not running here
                 continue
@@ -195,10 +198,7 @@ def generate(nodes: int, lost: int = 0) -> etree._Element:
             "instance_attributes", {"hakari-spool": "ok"})
         lrm = etree.SubElement(etree.SubElement(state, "lrm", id=name), "lrm_resources")
         for rid, rtype, cls, provider in COMPUTE_CLONES:
-            attrs = {"id": rid, "type": rtype, "class": cls}
-            if provider:
-                attrs["provider"] = provider
-            entry = etree.SubElement(lrm, "lrm_resource", attrs)
+            entry = etree.SubElement(lrm, "lrm_resource", _agent(rid, rtype, cls, provider))
             ops.op(entry, rid, name, "start", 0)
             ops.op(entry, rid, name, "monitor", 0, 10000)
     return cib

@@ -11,6 +11,7 @@ import os
 from oslo_config import cfg, types
 
 from hakari import paths
+from hakari.display import one_line
 from hakari.errors import ConfigError
 
 DEFAULT_CONFIG_FILE = paths.DEFAULT_CONFIG_FILE
@@ -34,7 +35,8 @@ cluster_group = cfg.OptGroup(
 cluster_opts = [
     cfg.FloatOpt(
         "tool_timeout", default=30.0, min=1.0,
-        help="Seconds any Pacemaker tool (crm_mon, crm_attribute, cibadmin) may run "
+        help="Seconds any Pacemaker tool (cibadmin, stonith_admin, crm_attribute, "
+        "crm_node) may run "
         "before it is killed and the call counts as failed."),
     cfg.FloatOpt(
         "reconcile_interval", default=5.0, min=0.5,
@@ -335,9 +337,9 @@ def load(config_files: list[str] | None = None, os_cloud: str | None = None) -> 
         raise ConfigError(f"config file {err.config_file}: {err.msg}") from None
     except UnicodeDecodeError as err:
         # oslo.config reads files as UTF-8 and lets the decode error through.
-        raise ConfigError(f"config file: not UTF-8 text ({_one_line(err)})") from None
+        raise ConfigError(f"config file: not UTF-8 text ({one_line(err)})") from None
     except cfg.Error as err:
-        raise ConfigError(f"config: {_one_line(err)}") from None
+        raise ConfigError(f"config: {one_line(err)}") from None
     _check_values(conf, config_files)
     if os_cloud:
         conf.set_override("cloud", os_cloud, group="openstack")
@@ -354,7 +356,7 @@ def _check_values(conf: cfg.ConfigOpts, files: list[str]) -> None:
                 getattr(section, opt.dest)
             except (cfg.ConfigFileValueError, ValueError) as err:
                 where = ", ".join(files) or "configuration"
-                reason = _one_line(err).split(" is not valid: ")[-1]
+                reason = one_line(err).split(" is not valid: ")[-1]
                 raise ConfigError(
                     f"config file {where}: [{group_name}] {opt.name}: invalid value: "
                     f"{reason}") from None
@@ -365,5 +367,3 @@ def _check_values(conf: cfg.ConfigOpts, files: list[str]) -> None:
                           f"state_dir: invalid value: {problem}")
 
 
-def _one_line(err: Exception) -> str:
-    return " ".join(str(err).split())

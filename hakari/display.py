@@ -13,6 +13,12 @@ from __future__ import annotations
 import dataclasses
 
 
+def one_line(value) -> str:
+    """``value`` as text on one line, runs of white space folded to one space: for
+    messages that quote what a tool, a file or a server said."""
+    return " ".join(str(value).split())
+
+
 def escape_text(text: str) -> str:
     """``text`` with every non-printable character written as a repr-style escape."""
     if text.isprintable() and "\\" not in text:

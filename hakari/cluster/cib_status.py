@@ -29,12 +29,14 @@ Not covered, by choice, because each needs the scheduler itself:
 
 from __future__ import annotations
 
+import copy
 import re
 import time
 
 from lxml import etree
 
 from hakari.cluster.xml import parse_xml, parse_xml_pruned
+from hakari.display import one_line
 from hakari.errors import ParseError
 from hakari.model import ClusterSnapshot, NodeState
 
@@ -127,7 +129,7 @@ _SHAPE_ERRORS = (ValueError, TypeError, AttributeError, KeyError, IndexError, Re
 
 def _shape_error(err: Exception) -> ParseError:
     return ParseError(f"{WHAT}: cannot derive node states: "
-                      f"{type(err).__name__}: {_one_line(str(err))[:200]}")
+                      f"{type(err).__name__}: {one_line(str(err))[:200]}")
 
 
 class _Pruner:
@@ -240,6 +242,14 @@ class _Rsc:
         self.promotable = False
         self.is_container = False
         self.target_role = None
+
+    def fresh(self) -> "_Rsc":
+        """The same resource with no history read yet: its configuration kept."""
+        rsc = copy.copy(self)
+        rsc.role = rsc.next_role = UNKNOWN
+        rsc.failed = False
+        rsc.running_on = []
+        return rsc
 
 
 class _Unpack:
@@ -650,11 +660,7 @@ class _Unpack:
             elif not (rsc.is_remote_node or rsc.is_container):
                 # Clone instances and ordinary resources: only this node's verdict
                 # matters here, so each history starts from a fresh state.
-                fresh = _Rsc(rsc.id, rsc.xml, rsc.parents)
-                fresh.managed, fresh.promotable = rsc.managed, rsc.promotable
-                fresh.failure_timeout = rsc.failure_timeout
-                fresh.target_role = rsc.target_role
-                rsc = fresh
+                rsc = rsc.fresh()
             self._lrm_resource(node, rsc, entry)
 
     def _lrm_resource(self, node, rsc, entry):
@@ -885,9 +891,8 @@ class _Unpack:
         return strategy, fail_role
 
     def _op_setting(self, rsc, task, interval, name, role=None):
+        # An implicit guest connection (no xml) has no operations of its own.
         xml = rsc.xml
-        if xml is None and rsc.container is not None and rsc.is_remote_node:
-            xml = None  # an implicit guest connection has no operations of its own
         ops = xml.find("operations") if xml is not None else None
         if ops is not None:
             for op in ops.iterchildren("op"):
@@ -1159,5 +1164,3 @@ def _name_key(name: str):
     return key
 
 
-def _one_line(text: str) -> str:
-    return " ".join(text.split())

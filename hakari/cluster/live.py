@@ -45,8 +45,13 @@ def look(conf) -> Look:
     """The CIB first, then the fence history: a fencing that completes in between can
     only add proof about a loss the CIB already showed, never hide one."""
     root = read_cib(conf)
-    snapshot = dataclasses.replace(snapshot_from_cib(root),
-                                   fence_events=read_fence_history(conf))
+    return look_in(root, read_fence_history(conf))
+
+
+def look_in(root, fence_events: tuple[FenceEvent, ...] = ()) -> Look:
+    """What a CIB (parsed by cib_status.parse_cib_tree) shows, with the fence history
+    read beside it (a CIB holds none)."""
+    snapshot = dataclasses.replace(snapshot_from_cib(root), fence_events=fence_events)
     nodes = root.find("configuration/nodes")
     return Look(snapshot, parse_node_attributes(nodes, HAKARI_PREFIX)
                 if nodes is not None else {})

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from lxml import etree
 
+from hakari.display import one_line
 from hakari.errors import ParseError
 
 _local = threading.local()
@@ -91,7 +92,7 @@ def _check_data(data: bytes, what: str) -> None:
 def _syntax_error(err: etree.XMLSyntaxError, what: str) -> ParseError:
     # err.msg is libxml2's own text plus line/column; it never contains entity
     # replacement text because none is ever loaded.
-    return ParseError(f"{what}: not well-formed XML: {_one_line(err.msg)}")
+    return ParseError(f"{what}: not well-formed XML: {one_line(err.msg or 'unknown error')}")
 
 
 def _checked(root: etree._Element, what: str, roots: tuple[str, ...]) -> etree._Element:
@@ -107,8 +108,6 @@ def _checked(root: etree._Element, what: str, roots: tuple[str, ...]) -> etree._
 
 def _tag_name(tag) -> str:
     text = tag if isinstance(tag, str) else "?"
-    return _one_line(text)[:80]
+    return one_line(text)[:80]
 
 
-def _one_line(text: str | None) -> str:
-    return " ".join((text or "unknown error").split())

@@ -7,7 +7,7 @@ import os
 
 from hakari.commands import load_config
 from hakari.display import escape_text, escaped_copy
-from hakari.errors import HakariError
+from hakari.errors import ClusterNotConnected, HakariError, ToolNotFound
 from hakari.hostnames import HostNameMap
 from hakari.records.journal import JOURNAL_NAME, Journal
 
@@ -31,27 +31,32 @@ def run(args) -> int:
     # Lazy: every `hakari` invocation imports this module to build its parser; lxml and
     # the cluster tools' modules would add 15 ms to the 60 ms of `hakari --help`.
     from hakari import holds
+    from hakari.cluster import attributes
     from hakari.records.history import render_text, summarize
-    from hakari.records.store import read_records_of
+    from hakari.records.store import INCIDENT_ATTRIBUTE, from_record
 
     conf = load_config(args)
     journal = Journal(os.path.join(conf.state_dir, JOURNAL_NAME))
     events = list(journal.read())
     nodes = {e.detail.get("node") for e in events if e.event == "state"} - {None}
-    cib, cluster = read_records_of(nodes, conf.cluster.tool_timeout)
+    # One read of hakari's node attributes: the incidents' states and the holds.
+    try:
+        raw = attributes.read_all(timeout=conf.cluster.tool_timeout)
+        cluster = True if nodes else None
+    except (ToolNotFound, ClusterNotConnected):
+        raw, cluster = {}, False
+    except HakariError:
+        # The journal's states, and the configured holds, are known without the CIB.
+        raw, cluster = {}, True if nodes else None
+    cib = {n: i for n in sorted(nodes)
+           if (i := from_record(n, raw.get(n, {}).get(INCIDENT_ATTRIBUTE))) is not None}
     summaries = summarize(events, cib)
     if args.host:
         summaries = [s for s in summaries if args.host in (s.host, s.incident.node)]
     if args.incident:
         summaries = [s for s in summaries if s.incident.id == args.incident]
-    held = {}
-    if cluster is not False:
-        try:
-            held = holds.of_cluster(conf)
-        except HakariError:
-            # The configured holds, at least, are known without the CIB.
-            held = holds.current({}, conf.recovery.excluded_hosts,
-                                 HostNameMap.from_config(conf))
+    held = holds.current(raw, conf.recovery.excluded_hosts, HostNameMap.from_config(conf)) \
+        if cluster is not False else {}
     if args.format == "json":
         print(json.dumps({"cluster": cluster,
                           "incidents": [s.document(args.timeline) for s in summaries],

@@ -58,22 +58,24 @@ def run(args) -> int:
     # the cluster tools' modules would add 12 ms to the 60 ms of `hakari --help`.
     from hakari import holds
     from hakari.cluster import live
-    from hakari.cluster.cib_status import parse_cib
+    from hakari.cluster.cib_status import parse_cib_tree
     from hakari.cluster.crm_mon import parse_crm_mon
 
     # Configuration first: a broken config file is reported even when a saved file
     # is given, so an operator learns about it before the engine trips over it.
     conf = load_config(args)
-    held: dict | None = {}
-    if args.cib_file:
-        snapshot = _from_file(args.cib_file, MAX_CIB_BYTES, parse_cib)
-    elif args.crm_mon_file:
-        snapshot = _from_file(args.crm_mon_file, MAX_CRM_MON_BYTES, parse_crm_mon)
+    if args.crm_mon_file:
+        # crm_mon's document carries no node attributes: the holds are unknown there.
+        seen = live.Look(_from_file(args.crm_mon_file, MAX_CRM_MON_BYTES, parse_crm_mon),
+                         {})
+    elif args.cib_file:
+        seen = _from_file(args.cib_file, MAX_CIB_BYTES,
+                          lambda data: live.look_in(parse_cib_tree(data)))
     else:
         seen = live.look(conf)
-        snapshot = seen.snapshot
-        held = holds.current(seen.attributes, conf.recovery.excluded_hosts,
-                             HostNameMap.from_config(conf))
+    snapshot = seen.snapshot
+    held = {} if args.crm_mon_file else holds.current(
+        seen.attributes, conf.recovery.excluded_hosts, HostNameMap.from_config(conf))
     if args.format == "json":
         print(render_json(snapshot, held))
     else:
@@ -81,7 +83,7 @@ def run(args) -> int:
     return 0
 
 
-def _from_file(path: str, limit: int, parse) -> ClusterSnapshot:
+def _from_file(path: str, limit: int, parse):
     data = read_bounded(path, limit)
     try:
         return parse(data)

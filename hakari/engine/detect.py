@@ -136,9 +136,7 @@ def decide(snapshot: ClusterSnapshot, incidents: Mapping[str, Incident], memory:
         if incident is None:
             step = _open(snapshot, node, memory, fenced_records, now, clock_skew)
             if step is not None and step.action == OPEN:
-                verdict = fence_verdict(snapshot.fence_events, node.name, step.lost_at,
-                                        clock_skew=clock_skew,
-                                        guest_hosts=snapshot.guest_hosts)
+                verdict = _verdict(snapshot, node.name, step.lost_at, clock_skew)
                 if verdict.kind == CONFIRMED:
                     step = dataclasses.replace(step, fenced=verdict.reason)
             if step is not None:
@@ -173,8 +171,7 @@ def _open(snapshot, node, memory, fenced_records, now, clock_skew) -> Step | Non
 
 
 def _fencing(snapshot, node, incident, now, clock_skew, confirm_timeout) -> list[Step]:
-    verdict = fence_verdict(snapshot.fence_events, node.name, incident.lost_at,
-                            clock_skew=clock_skew, guest_hosts=snapshot.guest_hosts)
+    verdict = _verdict(snapshot, node.name, incident.lost_at, clock_skew)
     if verdict.kind == CONFIRMED:
         return [Step(node.name, CONFIRM, incident.lost_at, verdict.reason)]
     overdue = (now - incident.lost_at).total_seconds() > confirm_timeout
@@ -185,6 +182,13 @@ def _fencing(snapshot, node, incident, now, clock_skew, confirm_timeout) -> list
             f"no successful fencing of {node.name} within {confirm_timeout:g}s"
         return [Step(node.name, FENCE_FAILED, incident.lost_at, reason)]
     return []
+
+
+def _verdict(snapshot, node: str, since: dt.datetime, clock_skew: float):
+    """Whether the node's fencing since ``since`` is proven (rule 1): the one question
+    an incident's confirmation asks, in the look that opens it or a later one."""
+    return fence_verdict(snapshot.fence_events, node, since, clock_skew=clock_skew,
+                         guest_hosts=snapshot.guest_hosts)
 
 
 def _fenced_since(snapshot, node: str, since: dt.datetime, clock_skew: float) -> bool:

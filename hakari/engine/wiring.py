@@ -4,14 +4,11 @@ anything is opened in it; the Engine itself only works with what it is given."""
 
 from __future__ import annotations
 
-import functools
 import os
-from collections.abc import Callable
 
 from hakari.alerts.spool import Spool
-from hakari.cluster import attributes, live
+from hakari.cluster import live
 from hakari.engine.loop import Engine, Parts
-from hakari.model import ClusterSnapshot
 from hakari.nova.client import Nova
 from hakari.records.journal import Journal, ensure_state_dir
 from hakari.records.store import ClusterStore
@@ -23,13 +20,10 @@ def build(conf, *, config_files: list[str] | None = None,
     return Engine(conf, parts(conf), config_files=config_files, os_cloud=os_cloud)
 
 
-def parts(conf, *, read_cluster: Callable[[object], ClusterSnapshot] | None = None,
-          read_records: Callable[[], dict] | None = None,
-          connect_nova: Callable[[object], Nova] = Nova.connect) -> Parts:
+def parts(conf) -> Parts:
     """The state directory made and opened; the cluster (one live look: the CIB and the
-    fence history), and Nova, as they are unless a test gives stand-ins for the cluster
-    (``read_cluster``, and ``read_records`` for hakari's CIB attributes, else the CIB's)
-    or for Nova."""
+    fence history) and Nova as they are. Tests replace what they stand in for
+    (``dataclasses.replace(parts(conf), look=...)``)."""
     if os.geteuid() == 0:
         # The installer's owners and modes: the alert agent (user hacluster) must be
         # able to write the spool, and nobody else.
@@ -37,17 +31,8 @@ def parts(conf, *, read_cluster: Callable[[object], ClusterSnapshot] | None = No
     ensure_state_dir(conf.state_dir)
     journal = Journal.open(conf.state_dir)
     return Parts(
-        look=_look(conf, read_cluster, read_records),
-        connect_nova=connect_nova,
+        look=live.look,
+        connect_nova=Nova.connect,
         journal=journal,
         store=ClusterStore(journal, conf.cluster.tool_timeout),
         spool=Spool(conf.state_dir))
-
-
-def _look(conf, read_cluster, read_records) -> Callable[[object], live.Look]:
-    if read_cluster is None and read_records is None:
-        return live.look
-    cluster = read_cluster or live.read_cluster
-    records = read_records or functools.partial(attributes.read_all,
-                                                timeout=conf.cluster.tool_timeout)
-    return lambda conf: live.Look(cluster(conf), records())

@@ -27,7 +27,8 @@ from urllib3 import exceptions as u3
 
 from hakari.errors import HakariError
 from hakari.nova.cloud import cloud_name, cloud_region
-from hakari.nova.errors import NovaConflict, NovaError, NovaNotFound, one_line
+from hakari.display import one_line
+from hakari.nova.errors import NovaConflict, NovaError, NovaNotFound
 from hakari.nova.resources import (Aggregate, ComputeService, Hypervisor, Migration, Server,
                                    aggregate_from, hypervisor_from, migration_from,
                                    server_from, service_from)

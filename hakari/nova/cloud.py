@@ -5,13 +5,8 @@ from __future__ import annotations
 
 import os
 
-from keystoneauth1 import exceptions as ks_exc
-from openstack import config as os_config
-from openstack import exceptions as os_exc
-from openstack.config import loader as os_loader
-
 from hakari.errors import HakariError
-from hakari.nova.errors import one_line
+from hakari.display import one_line
 
 # Where openstacksdk looks for clouds.yaml (and secure.yaml) when no file is named, first
 # found wins. Resolved at each call: openstacksdk fixes its own list at import, with the
@@ -65,6 +60,12 @@ def _check_readable(path: str, source: str) -> None:
 def cloud_region(conf):
     """The cloud named by :func:`cloud_name` from the file :func:`clouds_files` picks,
     checked but not contacted. Raises HakariError when there is none or it is unusable."""
+    # Lazy: cloud_name, which every evacuator start and fence_hakari validate-all run,
+    # needs none of openstacksdk, and importing it costs 0.3 s.
+    from keystoneauth1 import exceptions as ks_exc
+    from openstack import config as os_config
+    from openstack import exceptions as os_exc
+    from openstack.config import loader as os_loader
 
     opts = conf.openstack
     name = cloud_name(conf)

@@ -30,5 +30,3 @@ class NovaConflict(NovaError):
     """409, or the 400 Nova gives when the source compute is still considered up."""
 
 
-def one_line(err) -> str:
-    return " ".join(str(err).split())

@@ -10,10 +10,13 @@ disabled (maintenance) stays disabled, whatever happened in between.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from hakari.nova.client import Nova
 from hakari.nova.errors import NovaError
 from hakari.nova.resources import ComputeService
+
+if TYPE_CHECKING:  # annotations only: the client's import costs 0.3 s (openstacksdk)
+    from hakari.nova.client import Nova
 
 # Every disabled reason hakari writes starts with this; unfencing re-enables a service
 # only when its reason does, so an operator's own disable is never undone.
@@ -49,7 +52,7 @@ def fence(nova: Nova, host: str, why: str, record: Record = _ignore) -> ComputeS
     if service.enabled:
         service, rid = nova.disable(service, why)
         record("disabled", request_id=rid, reason=why)
-    elif not (service.disabled_reason or "").startswith(REASON_PREFIX):
+    elif not disabled_by_hakari(service):
         # Disabled by someone else (maintenance?): keep their reason, so that a returning
         # host is not re-enabled behind their back.
         record("already-disabled", reason=service.disabled_reason or "")

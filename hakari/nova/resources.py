@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-from hakari.nova.errors import one_line
+from hakari.display import one_line
 
 # Migration statuses: done = rebuilt on the destination; completed = and the source
 # cleaned up after it came back.

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 
 from hakari import lifecycle
 from hakari.cluster import attributes as cluster_attributes
-from hakari.errors import ClusterNotConnected, HakariError, ToolFailed, ToolNotFound
+from hakari.errors import HakariError
 from hakari.model import FENCED_ATTRIBUTE, INCIDENT_ATTRIBUTE, Incident
 from hakari.records.journal import Event, Journal, utcnow
 
@@ -79,28 +79,6 @@ def read_record(node: str, timeout: float, attributes=cluster_attributes) -> Inc
     if incident is None and raw:
         raise StoreError(f"{node}: unreadable {INCIDENT_ATTRIBUTE} attribute in the CIB")
     return incident
-
-
-def read_records_of(nodes: Iterable[str], timeout: float,
-                    attributes=cluster_attributes) -> tuple[dict[str, Incident], bool | None]:
-    """node -> incident from the CIB, for a report: unreadable records are left out.
-    The flag is False when no cluster is reachable here, None when there was nothing
-    to ask."""
-    found: dict[str, Incident] = {}
-    nodes = sorted(nodes)
-    if not nodes:
-        return found, None
-    for node in nodes:
-        try:
-            raw = attributes.query(node, INCIDENT_ATTRIBUTE, timeout=timeout)
-        except (ToolNotFound, ClusterNotConnected):
-            return {}, False
-        except ToolFailed:
-            continue
-        incident = from_record(node, raw)
-        if incident is not None:
-            found[node] = incident
-    return found, True
 
 
 @dataclasses.dataclass

@@ -31,6 +31,7 @@ import time
 
 from hakari import __version__, config, paths
 from hakari.errors import ConfigError, HakariError
+from hakari.nova.cloud import cloud_name
 from hakari.resource_agents import daemon
 from hakari.resource_agents.ocf import (
     OCF_ERR_ARGS, OCF_ERR_CONFIGURED, OCF_ERR_GENERIC, OCF_ERR_INSTALLED, OCF_ERR_PERM,
@@ -248,16 +249,15 @@ def _load_config(ctx: Context):
 
 def _check_cloud(conf, path: str, *, reach: bool = False) -> None:
     """A cloud is named; with ``reach``, its Nova answers too."""
-    # Lazy: monitor, every 10 s, needs no cloud; openstacksdk would take each call
-    # from 0.08 s to 0.27 s.
-    from hakari.nova.client import Nova
-    from hakari.nova.cloud import cloud_name
-
     if not cloud_name(conf):
         raise OCFError(OCF_ERR_ARGS, f"no cloud: set the cloud parameter, [openstack] "
                        f"cloud in {path}, or OS_CLOUD")
     if not reach:
         return
+    # Lazy: start and monitor (every 10 s) do not reach Nova; openstacksdk would take
+    # each of them from 0.08 s to 0.27 s.
+    from hakari.nova.client import Nova
+
     conf.set_override("api_timeout", min(NOVA_CHECK_TIMEOUT, conf.openstack.api_timeout),
                       group="openstack")
     try:

@@ -205,7 +205,12 @@ class _Agent:
     def _fence_in_nova(self, node: str, now: dt.datetime) -> None:
         host = self.names.to_nova(node)
         # The engine may not have opened the incident yet: the fencing time names it.
-        incident = self.incident(node)
+        # The id only decorates the reason: an unreadable record must not fail fencing.
+        try:
+            incident = self.incident(node)
+        except HakariError as err:
+            _log(f"warning: cannot read {node}'s incident, fencing without its id: {err}")
+            incident = None
         why = nova_fencing.reason(f"fenced at {now.isoformat()}",
                                   incident.id if incident else None)
         nova_fencing.fence(self.nova, host, why, self._reporter(host))

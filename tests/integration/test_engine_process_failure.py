@@ -4,10 +4,13 @@ later look once healthy; other resources' failures and duplicates count for noth
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from hakari import config
 from hakari.alerts import agent
+from hakari.cluster.live import Look
 from hakari.engine import wiring
 from hakari.engine.loop import Engine
 from hakari.model import ClusterSnapshot, NodeState
@@ -46,7 +49,8 @@ def test_engine_disables_at_threshold_and_reenables_when_healthy(fake_nova, tmp_
     with open(tmp_path / "hakari.conf", "a") as f:
         f.write("[process_failure]\nfailure_threshold = 2\nenable_after = 3600\n")
     conf = config.load([str(tmp_path / "hakari.conf")])
-    engine = Engine(conf, wiring.parts(conf, read_cluster=snapshot, read_records=dict))
+    engine = Engine(conf, dataclasses.replace(
+        wiring.parts(conf), look=lambda conf: Look(snapshot(conf), {})))
     conf_path = str(tmp_path / "hakari.conf")
 
     spool_failure(conf_path, "node2", seq=1)

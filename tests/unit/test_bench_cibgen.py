@@ -4,17 +4,11 @@ would keep for a real remote-compute cloud, and the same every time."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-
-import pytest
 
 from bench import cibgen
 from hakari.cluster.crm_mon import parse_crm_mon
-
-needs_tools = pytest.mark.skipif(
-    not (shutil.which("crm_verify") and shutil.which("crm_mon")) and not os.environ.get("CI"),
-    reason="needs Pacemaker's command line tools (Debian pacemaker-cli-utils)")
+from tests.conftest import require_tools
 
 
 def test_the_same_size_gives_the_same_document():
@@ -35,8 +29,8 @@ def test_shape_three_members_and_remote_computes_each_fenced_power_then_nova():
     assert levels == {r: f"ipmi-{r},fence-nova" for r in remotes}
 
 
-@needs_tools
 def test_pacemaker_accepts_it_and_sees_exactly_the_lost_computes_unclean(tmp_path):
+    require_tools("crm_verify", "crm_mon")
     healthy, lost = tmp_path / "healthy.xml", tmp_path / "lost.xml"
     healthy.write_bytes(cibgen.to_bytes(cibgen.generate(16)))
     lost.write_bytes(cibgen.to_bytes(cibgen.generate(16, 2)))

@@ -52,36 +52,36 @@ def defines(body, dotted: str) -> bool:
     return False
 
 
-def test_functions_named_in_the_doc_exist():
+def missing_refs(pattern: re.Pattern, sep: str, what: str, exists) -> tuple[int, list[str]]:
+    """(how many references ``pattern`` finds in the doc, those whose file is missing or
+    whose ``exists(path, name)`` is false, each with its line)."""
     text = doc_text()
-    refs = list(CODE_REF.finditer(text))
-    assert len(refs) > 50, "the doc should name the functions behind its claims"
+    refs = list(pattern.finditer(text))
     problems = []
     for m in refs:
         path, name = m.groups()
-        where = f"docs/design.md:{line_of(text, m.start())}: `{path}: {name}`"
+        where = f"docs/design.md:{line_of(text, m.start())}: `{path}{sep}{name}`"
         if not (ROOT / path).is_file():
             problems.append(f"{where}: no file {path}")
-        elif not defines(tree(path).body, name):
-            problems.append(f"{where}: no function or class {name} in {path}")
+        elif not exists(path, name):
+            problems.append(f"{where}: no {what} {name} in {path}")
+    return len(refs), problems
+
+
+def test_functions_named_in_the_doc_exist():
+    count, problems = missing_refs(CODE_REF, ": ", "function or class",
+                                   lambda path, name: defines(tree(path).body, name))
+    assert count > 50, "the doc should name the functions behind its claims"
     assert not problems, "\n".join(problems)
 
 
 def test_tests_named_in_the_doc_exist():
-    text = doc_text()
-    refs = list(TEST_REF.finditer(text))
-    assert len(refs) > 30, "each safety rule should name the tests that prove it"
-    problems = []
-    for m in refs:
-        path, name = m.groups()
-        where = f"docs/design.md:{line_of(text, m.start())}: `{path}::{name}`"
-        if not (ROOT / path).is_file():
-            problems.append(f"{where}: no file {path}")
-            continue
-        found = any(isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == name
-                    for n in ast.walk(tree(path)))
-        if not found:
-            problems.append(f"{where}: no test function {name} in {path}")
+    def is_test(path, name):
+        return any(isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == name
+                   for n in ast.walk(tree(path)))
+
+    count, problems = missing_refs(TEST_REF, "::", "test function", is_test)
+    assert count > 30, "each safety rule should name the tests that prove it"
     assert not problems, "\n".join(problems)
 
 

@@ -4,6 +4,7 @@ is logged and the next one comes."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import threading
@@ -13,6 +14,7 @@ import pytest
 
 from hakari import config, paths
 from hakari.alerts import agent
+from hakari.cluster.live import Look
 from hakari.engine import loop, wiring
 from hakari.engine.loop import Engine
 from hakari.model import ClusterSnapshot, NodeState
@@ -50,7 +52,8 @@ def running(tmp_path):
 
     def start(**kwargs):
         conf = config.load([str(conf_path)])
-        engine = Counting(conf, wiring.parts(conf, read_cluster=healthy, read_records=dict),
+        engine = Counting(conf, dataclasses.replace(
+            wiring.parts(conf), look=lambda conf: Look(healthy(conf), {})),
                           **kwargs)
         thread = threading.Thread(target=engine.run, daemon=True)
         thread.start()

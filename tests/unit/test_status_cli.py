@@ -193,6 +193,9 @@ def test_saved_cib_reads_like_the_live_one_without_fencing(conf_file, tmp_path, 
     assert {n["name"]: n["state"] for n in doc["nodes"]} == {
         "node1": "online", "node2": "offline", "node3": "online"}
     assert doc["fence_events"] == []
+    # Its hakari attributes are read as the live look reads them.
+    assert {n["name"]: (n["hold"] or {}).get("by") for n in doc["nodes"]} == {
+        "node1": None, "node2": None, "node3": "ops"}
 
 
 def test_a_crm_mon_document_is_no_cib(conf_file):

@@ -10,12 +10,12 @@ import os
 from collections.abc import Callable
 
 from hakari import holds, lifecycle
-from hakari.cluster import attributes, ownership
-from hakari.cluster.live import read_cluster
+from hakari.cluster import live, ownership
+from hakari.cluster.live import Look
 from hakari.errors import ClusterNotConnected, HakariError, ToolNotFound
 from hakari.fencing.proof import fencing_proof
 from hakari.hostnames import HostNameMap
-from hakari.model import ClusterSnapshot, Incident
+from hakari.model import Incident
 from hakari.operator import who
 from hakari.recovery.host import brake
 from hakari.recovery.host import plan as planmod
@@ -99,17 +99,15 @@ class Preview:
 class ManualEvacuation:
     def __init__(self, conf, host: str, *, assume_fenced: bool = False, force: bool = False,
                  warn: Callable[[str], None] = lambda message: None, nova: Nova | None = None,
-                 read_cluster: Callable[[object], ClusterSnapshot] | None = None,
-                 read_records: Callable[[], dict] | None = None):
+                 look: Callable[[object], Look] = live.look):
         self.conf = conf
         self.host_arg = host
         self.assume_fenced = assume_fenced
         self.force = force
-        self._read_records = read_records or (
-            lambda: attributes.read_all(timeout=conf.cluster.tool_timeout))
         self.warn = warn
         self._nova = nova
-        self._read_cluster = read_cluster
+        # The cluster and hakari's records, one read (live.look), or a test's stand-in.
+        self._look = look
         self.policy = Policy.from_config(conf)
         self.names = HostNameMap.from_config(conf)
         self.journal = Journal(os.path.join(conf.state_dir, JOURNAL_NAME))
@@ -128,9 +126,10 @@ class ManualEvacuation:
         when hakari must not act."""
         host, service = self._resolve()
         node = self.names.to_node(host)
-        snapshot, cluster_error = self._cluster()
+        seen, cluster_error = self._cluster()
+        snapshot = seen.snapshot if seen is not None else None
         in_cluster = snapshot is not None and snapshot.node(node) is not None
-        records = parse_records(self._read_records()) if in_cluster else None
+        records = parse_records(seen.attributes) if in_cluster else None
         held = holds.current(records.raw if records else {},
                              self.conf.recovery.excluded_hosts, self.names).get(node)
         if held is not None:
@@ -219,10 +218,9 @@ class ManualEvacuation:
         raise HakariError(f"Nova has no nova-compute service on host {self.host_arg!r}"
                           + (f" (nor {mapped!r})" if mapped != self.host_arg else ""))
 
-    def _cluster(self) -> tuple[ClusterSnapshot | None, str]:
-        read = self._read_cluster or read_cluster
+    def _cluster(self) -> tuple[Look | None, str]:
         try:
-            return read(self.conf), ""
+            return self._look(self.conf), ""
         except (ToolNotFound, ClusterNotConnected) as err:
             return None, str(err)
 

@@ -1,4 +1,4 @@
-"""Instance failure recovery: the I/O around instance_decision.
+"""Instance failure recovery: the I/O around recovery.instance.decision.
 
 One incident per failure of one instance, journaled like host incidents (``attempt``,
 ``action-accepted``/``action-rejected`` with Nova's request ids, ``attempt-failed``,

@@ -12,12 +12,13 @@ import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 
+from hakari.nova import fencing as nova_fencing
 from hakari.nova.resources import ComputeService
 
 # The disabled reason hakari writes; re-enabling requires it, so no other disable is
 # ever undone. It also starts with hakari.nova.fencing.REASON_PREFIX, like every
 # reason hakari writes.
-REASON_PREFIX = "hakari: process failure"
+REASON_PREFIX = f"{nova_fencing.REASON_PREFIX} process failure"
 
 # Seconds between two engine looks at open process incidents (each reads the journal).
 CHECK_INTERVAL = 30.0
@@ -54,7 +55,7 @@ class Thresholds:
         return cls(p.failure_threshold, p.failure_window, p.enable_after)
 
 
-def disabled_by_hakari(service: ComputeService) -> bool:
+def disabled_for_process_failure(service: ComputeService) -> bool:
     return (service.disabled_reason or "").startswith(REASON_PREFIX)
 
 
@@ -75,7 +76,7 @@ def decide(trigger: str, service: ComputeService, incident_state: str | None,
     last = max(failures) if failures else None
     if trigger == FAILURE:
         if not service.enabled:
-            if disabled_by_hakari(service):
+            if disabled_for_process_failure(service):
                 return ProcessStep(WAIT, "already disabled by hakari", "DISABLED")
             return ProcessStep(CLOSE, "already disabled by someone else "
                                f"({service.disabled_reason or 'no reason given'}); left "
@@ -91,13 +92,13 @@ def decide(trigger: str, service: ComputeService, incident_state: str | None,
     if incident_state == "DETECTED":
         if service.enabled and (trigger == HEALTHY or last is None or now - last > window):
             return ProcessStep(CLOSE, "healthy again; nothing was disabled", "CLEARED")
-        if not service.enabled and not disabled_by_hakari(service):
+        if not service.enabled and not disabled_for_process_failure(service):
             return ProcessStep(CLOSE, "disabled by someone else; left as it is", "IGNORED")
         return ProcessStep(WAIT, "below the failure threshold")
     # DISABLED (by hakari in this incident).
     if service.enabled:
         return ProcessStep(CLOSE, "enabled again by someone else", "ENABLED")
-    if not disabled_by_hakari(service):
+    if not disabled_for_process_failure(service):
         return ProcessStep(CLOSE, "disabled reason changed by someone else "
                            f"({service.disabled_reason or 'none'}); left disabled",
                            "IGNORED")

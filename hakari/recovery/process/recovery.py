@@ -1,4 +1,4 @@
-"""Process failure handling: the I/O around process_decision.
+"""Process failure handling: the I/O around recovery.process.decision.
 
 A failure signal (a failed nova-compute operation from the alert spool, or `hakari
 notify process HOST`) opens or joins the host's process incident; the decision then
