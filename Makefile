@@ -14,7 +14,7 @@ NOVA_STAMP := $(NOVA_VENV)/.installed
 APT_PACKAGES := pacemaker corosync pacemaker-cli-utils resource-agents libxml2-utils \
 	fence-agents pcs iproute2 procps psmisc util-linux python3-venv
 
-.PHONY: test test-fast soak demo deps apt venv .venv-nova sample-config bench lab-up lab-down clean
+.PHONY: test test-fast soak demo deps apt remoted venv .venv-nova sample-config bench lab-up lab-down clean
 
 test: deps
 	$(PY) -m pytest -q -ra $(PYTEST_ARGS)
@@ -39,14 +39,22 @@ demo: deps
 # one node with a ghost and no Nova. Drive it with `$(PY) -m lab --help`.
 LAB_NAME ?= lab
 LAB_ARGS ?= --nova
-lab-up: apt venv .venv-nova
+lab-up: apt remoted venv .venv-nova
 	$(PY) -m lab up --name $(LAB_NAME) $(LAB_ARGS)
 
 lab-down:
 	@if [ -x $(PY) ]; then $(PY) -m lab down --name $(LAB_NAME); \
 	else python3 -m lab down --name $(LAB_NAME); fi
 
-deps: apt venv .venv-nova
+deps: apt remoted venv .venv-nova
+
+# The lab's computes run pacemaker-remoted. Debian's pacemaker-remote package conflicts
+# with pacemaker (a machine is a cluster node or a remote node, never both), and the lab
+# machine must be both: the package's own binary is unpacked beside the system instead
+# of installed (lab/config.py REMOTED). Root only, like apt.
+REMOTED := /usr/local/lib/hakari-lab/pacemaker-remoted
+remoted: apt
+	@if [ -x $(REMOTED) ]; then echo "remoted: $(REMOTED) present"; 	elif [ "$$(id -u)" != 0 ]; then echo "remoted: missing (run as root to unpack it; remote-compute lab tests will skip)"; 	else set -e; d=$$(mktemp -d); chmod 755 $$d; 	  (cd $$d && (apt-get download -q pacemaker-remote >/dev/null 2>&1 || 	    (apt-get update -qq && apt-get download -q pacemaker-remote >/dev/null))); 	  dpkg-deb -x $$d/pacemaker-remote_*.deb $$d/x; 	  install -D -m 0755 $$d/x/usr/sbin/pacemaker-remoted $(REMOTED); rm -rf $$d; 	  echo "remoted: unpacked $$($(REMOTED) --version | head -1) into $(REMOTED)"; 	fi
 
 apt:
 	@missing=""; for p in $(APT_PACKAGES); do \

@@ -27,6 +27,11 @@ class NodeState:
     is_dc: bool = False
     # For a guest node: the id of the resource that runs it (its container/VM).
     container: str | None = None
+    # Remote and guest nodes: whether the controller holding the connection has it up
+    # (node_state in_ccm in the CIB; None when unknown, e.g. read from crm_mon). Pacemaker
+    # reports a fenced remote node online while a reconnect attempt is pending
+    # (reconnect_interval): the connection alone says whether the host really is back.
+    connected: bool | None = None
 
     @property
     def state(self) -> str:

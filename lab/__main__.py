@@ -1,6 +1,6 @@
 """`python -m lab …`: the lab for people (and `make lab-up` / `make lab-down`).
 
-    python -m lab up [--nodes 3] [--ghosts 0] [--name lab]
+    python -m lab up [--nodes 3] [--computes 2] [--ghosts 0] [--name lab] [--nova]
     python -m lab status | crm-mon [NODE]
     python -m lab exec node1 -- crm_mon -1
     python -m lab power-off node2 | power-on node2 | cut node3 | heal node3
@@ -30,7 +30,8 @@ def cmd_up(args) -> int:
         with open(path) as f:
             cib_xml.append(f.read())
     nodes, ghosts = (1, max(args.ghosts, 1)) if args.single else (args.nodes, args.ghosts)
-    lab = Lab.up(args.name, nodes=nodes, ghosts=ghosts, cib_xml=cib_xml,
+    lab = Lab.up(args.name, nodes=nodes, ghosts=ghosts, computes=args.computes,
+                 cib_xml=cib_xml,
                  token_ms=args.token_ms, wait=not args.no_wait, timeout=args.timeout)
     print(f"lab {lab.name} up: real {', '.join(lab.real_nodes)}"
           + (f"; ghosts {', '.join(lab.ghosts)}" if lab.ghosts else "")
@@ -197,6 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("up", cmd_up, "build and start a lab (replacing any lab of that name)")
     p.add_argument("--nodes", type=int, default=3, help="real nodes (default 3)")
     p.add_argument("--ghosts", type=int, default=0, help="ghost nodes (never start)")
+    p.add_argument("--computes", type=int, default=0,
+                   help="Pacemaker Remote computes compute1..N beside the --nodes "
+                        "controllers (default 0: every node a Corosync member)")
     p.add_argument("--single", action="store_true",
                    help="one real node plus ghost nodes (default 1 ghost)")
     p.add_argument("--token-ms", type=int, default=1000)

@@ -45,6 +45,29 @@ def fence_device_xml(lab_path: str, host_list: list[str]) -> str:
         "</primitive>")
 
 
+# How fast a silent compute is noticed: the controller pokes the connection every
+# REMOTE_MONITOR and gives up after REMOTE_TIMEOUT. reconnect_interval keeps a lost
+# connection "reconnecting" after its node is fenced, instead of a failed start that
+# would ban it from every controller, so a compute that boots again rejoins by itself.
+REMOTE_MONITOR = "3s"
+REMOTE_TIMEOUT = "6s"
+REMOTE_RECONNECT = "5s"
+
+
+def remote_xml(node: str, address: str) -> str:
+    """The connection resource of a Pacemaker Remote node, as `pcs cluster node
+    add-remote` makes it: the resource id is the node's name."""
+    return (
+        f'<primitive id="{node}" class="ocf" provider="pacemaker" type="remote">'
+        f'<instance_attributes id="{node}-ia">'
+        f'<nvpair id="{node}-server" name="server" value="{address}"/>'
+        f'<nvpair id="{node}-port" name="port" value="{config.REMOTE_PORT}"/>'
+        f'<nvpair id="{node}-reconnect" name="reconnect_interval" value="{REMOTE_RECONNECT}"/>'
+        "</instance_attributes>"
+        f'<operations><op id="{node}-monitor" name="monitor" interval="{REMOTE_MONITOR}" '
+        f'timeout="{REMOTE_TIMEOUT}"/></operations></primitive>')
+
+
 def build(lab_path: str, host_list: list[str], options: dict[str, str] | None = None,
           extra_xml: list[str] = ()) -> bytes:
     """The seed CIB as bytes. extra_xml: elements (primitive, alert, rsc_location…) placed

@@ -66,11 +66,29 @@ class Lab:
     @property
     def nodes(self) -> list[str]:
         """All node names, ghosts included, in order."""
-        return sorted(self.state["nodes"], key=config.node_index)
+        return sorted(self.state["nodes"], key=config.node_order)
 
     @property
     def real_nodes(self) -> list[str]:
         return [n for n in self.nodes if not self.state["nodes"][n].get("ghost")]
+
+    @property
+    def controllers(self) -> list[str]:
+        """The real Corosync members."""
+        return [n for n in self.real_nodes if self.role(n) == config.MEMBER]
+
+    @property
+    def computes(self) -> list[str]:
+        """The Pacemaker Remote nodes (empty in a members-only lab)."""
+        return [n for n in self.real_nodes if self.role(n) == config.REMOTE]
+
+    def role(self, node: str) -> str:
+        return self.state["nodes"][node].get("role", config.MEMBER)
+
+    def inside(self, node: str, path: str) -> str:
+        """The host path of what node sees at path under its private mounts."""
+        self._real(node)
+        return config.inside(self.path, node, path)
 
     @property
     def ghosts(self) -> list[str]:
@@ -106,7 +124,7 @@ class Lab:
     # -- up -------------------------------------------------------------------------------
     @classmethod
     def up(cls, name: str = config.DEFAULT_NAME, *, nodes: int = 3, ghosts: int = 0,
-           cib_options: dict[str, str] | None = None, cib_xml: list[str] = (),
+           computes: int = 0, cib_options: dict[str, str] | None = None, cib_xml: list[str] = (),
            token_ms: int = 1000, daemon_env: dict[str, str] | None = None,
            root: str | None = None, wait: bool = True, timeout: float = 60.0,
            owner_pid: int | None = None) -> "Lab":
@@ -115,6 +133,9 @@ class Lab:
         nodes real nodes node1..nodeN, then `ghosts` ghost nodes (in corosync's nodelist,
         never started; Pacemaker fences them at start-up). With ghosts, node1 carries as
         many votes as there are nodes so the real ones stay quorate.
+        computes: Pacemaker Remote nodes compute1..computeK (pacemaker-remoted in their
+        own namespaces, each connected through an ocf:pacemaker:remote resource), the
+        shape of a real cloud; 0 keeps the members-only lab.
         cib_xml: extra CIB elements (primitive, alert, rsc_location…); cib_options: cluster
         properties; daemon_env: extra environment for the cluster daemons (and so for the
         agents they run). wait: return only when every real node is online with a DC.
@@ -122,17 +143,20 @@ class Lab:
         counts as abandoned and teardown.down_abandoned() removes it.
         """
         check_prerequisites()
-        if nodes < 1 or nodes + ghosts > config.MAX_NODES:
-            raise ValueError(f"nodes={nodes} ghosts={ghosts}: need 1 <= nodes, "
-                             f"nodes + ghosts <= {config.MAX_NODES}")
+        if nodes < 1 or computes < 0 or nodes + ghosts + computes > config.MAX_NODES:
+            raise ValueError(f"nodes={nodes} ghosts={ghosts} computes={computes}: need "
+                             f"1 <= nodes, nodes + ghosts + computes <= {config.MAX_NODES}")
+        if computes and not os.access(config.REMOTED, os.X_OK):
+            raise LabError(f"no {config.REMOTED} for the remote computes (make remoted "
+                           "unpacks it)")
         lab = cls(name, root)
         base = root or config.STATE_ROOT
         with state.locked(base, name):
             teardown.down(name, root=root)
             try:
                 owner = proc.ref_of(owner_pid) if owner_pid else None
-                lab._build(nodes, ghosts, cib_options, list(cib_xml), token_ms,
-                           daemon_env or {}, owner)
+                lab._build(nodes, ghosts, computes, cib_options, list(cib_xml),
+                           token_ms, daemon_env or {}, owner)
                 if wait:
                     t = time.monotonic()
                     lab.wait_ready(timeout=timeout)
@@ -145,21 +169,27 @@ class Lab:
         lab.timings["total"] = round(sum(lab.timings.values()), 3)
         return lab
 
-    def _build(self, nodes, ghosts, cib_options, cib_xml, token_ms, daemon_env,
+    def _build(self, nodes, ghosts, computes, cib_options, cib_xml, token_ms, daemon_env,
                owner) -> None:
         t0 = time.monotonic()
         fence_agent.install()
         total = nodes + ghosts
-        names = [config.node_name(i) for i in range(1, total + 1)]
+        members_names = [config.node_name(i) for i in range(1, total + 1)]
+        remote_names = [config.compute_name(i) for i in range(1, computes + 1)]
+        names = members_names + remote_names
         entries = {}
         members = []
         for i, node in enumerate(names, start=1):
-            ghost = i > nodes
-            entries[node] = {"index": i, "address": config.node_address(i), "ghost": ghost}
+            ghost = nodes < i <= total
+            remote = i > total
+            entries[node] = {"index": i, "address": config.node_address(i), "ghost": ghost,
+                             "role": config.REMOTE if remote else config.MEMBER}
             if not ghost:
                 entries[node]["netns"] = config.netns_name(self.name, node)
-            votes = total if (ghosts and i == 1) else 1
-            members.append(corosync_conf.Member(node, i, config.node_address(i), votes))
+            if not remote:
+                votes = total if (ghosts and i == 1) else 1
+                members.append(corosync_conf.Member(node, i, config.node_address(i), votes))
+        real = [n for n in names if not entries[n]["ghost"]]
         lab_state = {
             "name": self.name, "path": self.path, "repo": REPO_ROOT,
             "bridge_netns": config.bridge_netns(self.name), "nodes": entries,
@@ -171,18 +201,25 @@ class Lab:
         fence_control.clear(self.path)
 
         conf_text = corosync_conf.render(f"hakari-{self.name}", members, token_ms)
-        seed = cib.build(self.path, names, cib_options, cib_xml)
-        cib.verify(seed)
+        remotes = [cib.remote_xml(n, entries[n]["address"]) for n in remote_names]
+        # Verified without the remote connections: crm_verify warns that a remote node
+        # never seen yet would be fenced, which it says of every new remote node.
+        cib.verify(cib.build(self.path, names, cib_options, cib_xml))
+        seed = cib.build(self.path, names, cib_options, remotes + cib_xml)
         uid = pwd.getpwnam("hacluster").pw_uid
         gid = grp.getgrnam("haclient").gr_gid
-        for node in names[:nodes]:
-            self._make_node_dir(node, conf_text, seed, uid, gid)
+        # One Pacemaker Remote key for the cluster, a copy on every node (as
+        # `pcs cluster node add-remote` distributes it).
+        authkey = os.urandom(4096)
+        for node in real:
+            self._make_node_dir(node, entries[node]["role"], conf_text, seed, authkey,
+                                uid, gid)
         self.timings["files"] = round(time.monotonic() - t0, 3)
 
         t = time.monotonic()
         bridge = lab_state["bridge_netns"]
         netns.create_bridge(bridge)
-        for node in names[:nodes]:
+        for node in real:
             ns = entries[node]["netns"]
             netns.add(ns)
             netns.plug(bridge, node, ns, entries[node]["address"])
@@ -191,26 +228,35 @@ class Lab:
         self.timings["network"] = round(time.monotonic() - t, 3)
 
         t = time.monotonic()
-        for node in names[:nodes]:
+        for node in real:
             entries[node]["holder"] = self._start_holder(node, entries[node]["netns"])
         state.write_json(config.state_file(self.path), lab_state)
-        for node in names[:nodes]:
+        for node in real:
             self._wait_booted(node)
         self.timings["holders"] = round(time.monotonic() - t, 3)
 
         t = time.monotonic()
-        generations = {n: power.request_power_on(self.path, n) for n in names[:nodes]}
+        generations = {n: power.request_power_on(self.path, n) for n in real}
         for node, gen in generations.items():
             power.wait_powered_on(self.path, node, gen)
         self.timings["daemons"] = round(time.monotonic() - t, 3)
 
-    def _make_node_dir(self, node, conf_text, seed, uid, gid) -> None:
+    def _make_node_dir(self, node, role, conf_text, seed, authkey, uid, gid) -> None:
         ndir = config.node_dir(self.path, node)
         for sub in config.NODE_MOUNTS:
             os.makedirs(os.path.join(ndir, sub), mode=0o755)
         logdir = os.path.join(ndir, "var-log-pacemaker")
         os.chown(logdir, uid, gid)
         os.chmod(logdir, 0o770)
+        key = os.path.join(ndir, "etc-pacemaker", config.AUTHKEY)
+        with open(key, "wb") as f:
+            f.write(authkey)
+        os.chown(key, uid, gid)
+        os.chmod(key, 0o640)
+        os.chown(os.path.dirname(key), 0, gid)
+        os.chmod(os.path.dirname(key), 0o750)
+        if role == config.REMOTE:
+            return  # no Corosync, no CIB: a remote node only runs what the cluster asks
         etc = os.path.join(ndir, "etc-corosync")
         if os.path.isdir("/etc/corosync/uidgid.d"):
             shutil.copytree("/etc/corosync/uidgid.d", os.path.join(etc, "uidgid.d"))
@@ -363,7 +409,8 @@ class Lab:
         return crm_view.parse(self.crm_mon_xml(node))
 
     def _observer(self, avoid: str | None = None) -> str:
-        on = self.powered_nodes()
+        # Controllers: a remote node's tools reach the CIB only through its connection.
+        on = [n for n in self.powered_nodes() if self.role(n) == config.MEMBER]
         if not on:
             raise LabError(f"lab {self.name}: no node is powered on")
         preferred = [n for n in on if n != avoid]

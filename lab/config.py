@@ -34,13 +34,27 @@ FENCE_AGENT_PATH = "/usr/sbin/" + FENCE_AGENT
 FENCE_DEVICE_ID = "lab-fence"
 
 # Node directories bind-mounted over these paths inside each node (key: directory name).
+# hakari's own configuration and state are per node, as on real machines: whatever one
+# node writes there, no other node sees (the lab realism rule).
 NODE_MOUNTS = {
     "etc-corosync": "/etc/corosync",
+    "etc-pacemaker": "/etc/pacemaker",
     "var-lib-pacemaker": "/var/lib/pacemaker",
     "var-lib-corosync": "/var/lib/corosync",
     "var-log-pacemaker": "/var/log/pacemaker",
     "var-log-corosync": "/var/log/corosync",
+    "etc-hakari": "/etc/hakari",
+    "var-lib-hakari": "/var/lib/hakari",
 }
+
+# A cluster node's roles: a Corosync member (controllers, or every node of the
+# members-only lab) or a Pacemaker Remote node (computes).
+MEMBER, REMOTE = "member", "remote"
+REMOTE_PORT = 3121
+# Debian's pacemaker-remote conflicts with pacemaker, so `make remoted` unpacks the
+# package's binary here instead of installing it.
+REMOTED = os.environ.get("HAKARI_LAB_REMOTED", "/usr/local/lib/hakari-lab/pacemaker-remoted")
+AUTHKEY = "authkey"
 
 # No dash: the namespace prefix "hakari-<name>-" must never match another lab's names.
 _NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,11}$")
@@ -57,10 +71,19 @@ def node_name(index: int) -> str:
     return f"node{index}"
 
 
-def node_index(node: str) -> int:
-    if not node.startswith("node") or not node[4:].isdigit():
+def compute_name(index: int) -> str:
+    return f"compute{index}"
+
+
+_NODE_NAME_RE = re.compile(r"^(node|compute)([1-9][0-9]*)$")
+
+
+def node_order(node: str) -> tuple[int, int]:
+    """Sort key: controllers (node1..) first, then remote computes (compute1..)."""
+    m = _NODE_NAME_RE.match(node)
+    if m is None:
         raise ValueError(f"not a lab node name: {node!r}")
-    return int(node[4:])
+    return (0 if m.group(1) == "node" else 1, int(m.group(2)))
 
 
 def node_address(index: int) -> str:
@@ -91,6 +114,17 @@ def node_dir(lab_path: str, node: str) -> str:
 
 def state_file(lab_path: str) -> str:
     return os.path.join(lab_path, "state.json")
+
+
+def inside(lab_path: str, node: str, path: str) -> str:
+    """Where a path that node sees under one of its private mounts lives on the host
+    (e.g. /var/lib/hakari/journal.jsonl on compute1)."""
+    for sub, target in NODE_MOUNTS.items():
+        if path == target or path.startswith(target + "/"):
+            rest = path[len(target):].lstrip("/")
+            base = os.path.join(node_dir(lab_path, node), sub)
+            return os.path.join(base, rest) if rest else base
+    raise ValueError(f"{path}: not under a node's private mounts")
 
 
 def power_file(lab_path: str, node: str) -> str:

@@ -100,7 +100,7 @@ def parse_argv(argv: list[str]) -> dict[str, str]:
 
 def node_names(lab_dir: str) -> list[str]:
     lab_state = state.read_json(config.state_file(lab_dir)) or {}
-    return sorted(lab_state.get("nodes") or {}, key=config.node_index)
+    return sorted(lab_state.get("nodes") or {}, key=config.node_order)
 
 
 def run_action(action: str, target: str, lab_dir: str, out) -> tuple[int, str]:

@@ -3,9 +3,10 @@
 Started by the controller inside the node's network namespace and, through `unshare`, in
 fresh mount and UTS namespaces (so the mounts die with it). It then:
 - mounts a private /run and /dev/shm and bind-mounts the node's own /etc/corosync,
-  /var/lib/{pacemaker,corosync} and logs;
-- powers the node on when sent SIGUSR1: corosync, then (once corosync answers) pacemakerd,
-  both its children, recorded in power.json with their start times;
+  /etc/pacemaker, /var/lib/{pacemaker,corosync}, logs, /etc/hakari and /var/lib/hakari;
+- powers the node on when sent SIGUSR1: its cable up, then corosync and (once corosync
+  answers) pacemakerd, or pacemaker-remoted alone on a remote node; its children, recorded
+  in power.json with their start times;
 - reaps every process that dies in the node. It is a child subreaper, so when a power cut
   SIGKILLs pacemakerd its orphaned daemons are reparented here and never linger as zombies;
 - exits on SIGTERM, killing whatever still runs in the node.
@@ -57,6 +58,8 @@ class Holder:
         self.children: dict[int, subprocess.Popen] = {}
         lab_state = state.read_json(config.state_file(lab_dir)) or {}
         self.extra_env = lab_state.get("daemon_env") or {}
+        self.role = ((lab_state.get("nodes") or {}).get(node) or {}).get("role",
+                                                                         config.MEMBER)
 
     # -- boot -------------------------------------------------------------------------
     def boot(self) -> None:
@@ -66,6 +69,9 @@ class Holder:
         socket.sethostname(self.node)
         self.fresh_tmpfs(first=True)
         for sub, target in config.NODE_MOUNTS.items():
+            # Mount points missing on this machine (no /etc/hakari before `hakari
+            # install`) are made empty; what the node sees there is its own directory.
+            os.makedirs(target, exist_ok=True)
             mount("--bind", os.path.join(self.node_dir, sub), target)
         self.write_power("off")
         log(f"booted {self.node}")
@@ -127,9 +133,14 @@ class Holder:
                 self.fresh_tmpfs()
             env = {"PATH": DAEMON_PATH, "LANG": "C.UTF-8", "HOME": "/root",
                    "PCMK_logfile": "/var/log/pacemaker/pacemaker.log", **self.extra_env}
-            self.daemons["corosync"] = self.spawn(["corosync", "-f"], env)
-            self.wait_corosync()
-            self.daemons["pacemakerd"] = self.spawn(["pacemakerd", "-f"], env)
+            # The cable is plugged back in with the power (power.power_off pulled it).
+            proc.run(["ip", "link", "set", config.NODE_IFNAME, "up"], timeout=10)
+            if self.role == config.REMOTE:
+                self.daemons["pacemaker-remoted"] = self.spawn([config.REMOTED], env)
+            else:
+                self.daemons["corosync"] = self.spawn(["corosync", "-f"], env)
+                self.wait_corosync()
+                self.daemons["pacemakerd"] = self.spawn(["pacemakerd", "-f"], env)
         except Exception as err:  # noqa: BLE001 - recorded for the controller to report
             log(f"power on failed: {err}")
             proc.kill_all(self.daemons.values())

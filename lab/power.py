@@ -63,7 +63,13 @@ def power_off(lab_dir: str, node: str, timeout: float = 10.0) -> list[int]:
     inode = entry.get("netns_inode")
     daemons = daemons_of(lab_dir, node)
     killed: list[int] = []
-    for name in ("pacemakerd", "corosync"):
+    # The cable first: a machine that loses power says nothing more, so no TCP FIN or
+    # RST may tell a Pacemaker Remote connection that its compute is gone (a real
+    # power cut is found by the connection's monitor timing out).
+    if holder is not None and proc.alive(holder):
+        proc.run(["nsenter", f"--net=/proc/{holder.pid}/ns/net", "--", "ip", "link", "set",
+                  config.NODE_IFNAME, "down"], timeout=10, check=False)
+    for name in ("pacemakerd", "corosync", "pacemaker-remoted"):
         if proc.signal_ref(daemons.get(name), signal.SIGKILL):
             killed.append(daemons[name].pid)
     deadline = time.monotonic() + timeout

@@ -9,12 +9,14 @@ daemons and stops its nova-compute together, like a real power cut.
 
 from __future__ import annotations
 
+import grp
 import os
 import subprocess
 import sys
 
 from hakari import paths
 from hakari.install import install_fence_agent
+from hakari.state_dirs import make_state_dirs
 from lab import config
 from lab import nova as nova_lab
 from lab.cluster import Lab
@@ -28,20 +30,37 @@ def run_hakari(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
                           text=True, timeout=timeout)
 
 
-def hakari_conf(stack_dir: str, clouds_yaml: str, cloud: str) -> str:
-    from hakari.state_dirs import make_state_dirs
+# Where every node finds hakari, as on a real machine: its own files, never the lab's.
+NODE_CONF = "/etc/hakari/hakari.conf"
+NODE_CLOUDS = "/etc/hakari/clouds.yaml"
+NODE_STATE = "/var/lib/hakari"
 
-    state_dir = os.path.join(stack_dir, "hakari-state")
-    # As `hakari install` makes /var/lib/hakari: the alert agent (hacluster) writes the
-    # spool, the engine and agents (root) the rest.
-    make_state_dirs(state_dir)
-    path = os.path.join(stack_dir, "hakari.conf")
+
+def install_node_files(pcmk: Lab, clouds_yaml: str, cloud: str) -> str:
+    """Each node's own /etc/hakari/hakari.conf and clouds.yaml (copies, as a deployment
+    tool puts them on every machine) and its own /var/lib/hakari; returns the path the
+    nodes see."""
+    with open(clouds_yaml) as f:
+        clouds = f.read()
+    text = (f"[DEFAULT]\nstate_dir = {NODE_STATE}\n"
+            f"[openstack]\ncloud = {cloud}\nclouds_file = {NODE_CLOUDS}\n"
+            "api_timeout = 20\n")
+    for node in pcmk.real_nodes:
+        _write(pcmk.inside(node, NODE_CLOUDS), clouds, 0o640)
+        _write(pcmk.inside(node, NODE_CONF), text, 0o644)
+        # As `hakari install` makes /var/lib/hakari: the alert agent (hacluster) writes
+        # the spool, the engine and agents (root) the rest.
+        make_state_dirs(pcmk.inside(node, NODE_STATE))
+    return NODE_CONF
+
+
+def _write(path: str, text: str, mode: int) -> None:
     with open(path, "w") as f:
-        f.write(f"[DEFAULT]\nstate_dir = {state_dir}\n"
-                f"[openstack]\ncloud = {cloud}\nclouds_file = {clouds_yaml}\n"
-                "api_timeout = 20\n")
-    os.chmod(path, 0o644)
-    return path
+        f.write(text)
+    os.chmod(path, mode)
+    if mode & 0o040:
+        # clouds.yaml holds a password: root and the cluster's agents (haclient) only.
+        os.chown(path, 0, grp.getgrnam("haclient").gr_gid)
 
 
 def nova_device_xml(conf_path: str, nodes: list[str], evacuation_wait: float) -> str:
@@ -125,39 +144,45 @@ class Stack:
     @classmethod
     def _up(cls, pcmk, lock_fd, evacuation_wait, python, exit_with_parent,
             nova_fencing) -> "Stack":
-        nodes = sorted(pcmk.state["nodes"])
+        # The Nova computes: the remote nodes, or every node of a members-only lab.
+        nodes = pcmk.computes or pcmk.real_nodes
         netns = f"hakari-{pcmk.name}-nova"
         pcmk.attach_namespace(netns, config.NOVA_ADDRESS)
         nova = nova_lab.start(nova_dir(pcmk.path), hosts=nodes, listen=("127.0.0.1",),
                               netns=netns, netns_listen=(config.NOVA_ADDRESS,),
                               exit_with_parent=exit_with_parent)
         try:
-            conf_path = hakari_conf(pcmk.path, nova.netns_clouds_yaml, nova.cloud)
+            conf_path = install_node_files(pcmk, nova.netns_clouds_yaml, nova.cloud)
             install_fence_agent(python)
             if nova_fencing:
-                pcmk.exec(nodes[0], ["cibadmin", "--create", "-o", "resources",
-                                     "--xml-text",
-                                     nova_device_xml(conf_path, nodes, evacuation_wait)])
-                pcmk.exec(nodes[0], ["cibadmin", "--create", "-o", "configuration",
-                                     "--xml-text", topology_xml(nodes)])
+                via = pcmk.controllers[0]
+                pcmk.exec(via, ["cibadmin", "--create", "-o", "resources", "--xml-text",
+                                nova_device_xml(conf_path, nodes, evacuation_wait)])
+                pcmk.exec(via, ["cibadmin", "--create", "-o", "configuration",
+                                "--xml-text", topology_xml(nodes)])
         except BaseException:
             nova.stop()
             raise
         return cls(pcmk, nova, conf_path, netns, lock_fd)
 
     def engine_config(self, name: str, options: dict[str, dict[str, object]]) -> str:
-        """The nodes' hakari.conf plus ``options`` ({section: {option: value}}) as
-        ``<lab>/<name>.conf``, readable by the cluster's agents."""
-        lines = [open(self.conf_path).read().rstrip("\n")]
+        """The nodes' hakari.conf plus ``options`` ({section: {option: value}}) written
+        on every node as /etc/hakari/<name>.conf; returns that path (as nodes see it)."""
+        node = self.pcmk.real_nodes[0]
+        with open(self.pcmk.inside(node, self.conf_path)) as f:
+            lines = [f.read().rstrip("\n")]
         for section, values in options.items():
             lines.append(f"[{section}]")
             lines += [f"{k} = {','.join(v) if isinstance(v, (list, tuple)) else v}"
                       for k, v in values.items()]
-        path = os.path.join(self.pcmk.path, f"{name}.conf")
-        with open(path, "w") as f:
-            f.write("\n".join(lines) + "\n")
-        os.chmod(path, 0o644)
+        path = f"/etc/hakari/{name}.conf"
+        for node in self.pcmk.real_nodes:
+            _write(self.pcmk.inside(node, path), "\n".join(lines) + "\n", 0o644)
         return path
+
+    def state_path(self, node: str, name: str = "") -> str:
+        """Where node's own /var/lib/hakari (or a file in it) lives on this machine."""
+        return self.pcmk.inside(node, os.path.join(NODE_STATE, name) if name else NODE_STATE)
 
     def power_off(self, node: str) -> None:
         self.pcmk.power_off(node)
@@ -172,7 +197,8 @@ class Stack:
     def crm_attribute(self, node: str, name: str, value: str | None = None,
                       via: str | None = None) -> str | None:
         """Query (value None) or set a permanent node attribute from a live node."""
-        via = via or next(n for n in self.nodes if n != node and self.pcmk.is_on(n))
+        via = via or next(n for n in self.pcmk.controllers
+                          if n != node and self.pcmk.is_on(n))
         argv = ["crm_attribute", "--type", "nodes", "--node", node, "--name", name]
         if value is None:
             res = self.pcmk.exec(via, argv + ["--query", "--quiet"], check=False)

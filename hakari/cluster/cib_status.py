@@ -420,6 +420,12 @@ class _Unpack:
         rsc.target_role = meta.get("target-role")
         params = _nvpairs(el, "instance_attributes")
         rsc.reconnect_ms = _interval_ms(params.get("reconnect_interval")) or 0
+        if rsc.reconnect_ms and (el.get("class"), el.get("provider"), el.get("type")) == (
+                "ocf", "pacemaker", "remote"):
+            # Pacemaker retries a lost connection by making its failures, and so any
+            # history entry of it, including a pending start, expire after
+            # reconnect_interval: it overrides failure-timeout.
+            rsc.failure_timeout = rsc.reconnect_ms // 1000
         self.resources.setdefault(rid, rsc)
         return rsc
 
@@ -990,7 +996,8 @@ class _Unpack:
                     guest_hosts[name] = hosts.pop()
             out.append(NodeState(name, node.id, kind, node.online, node.standby,
                                  node.maintenance, node.pending, node.unclean,
-                                 node.shutdown, node.expected_up, node.is_dc, container))
+                                 node.shutdown, node.expected_up, node.is_dc, container,
+                                 _connected(node)))
         dc = self.dc_node
         return ClusterSnapshot(
             quorate=self.quorum if dc is not None else None,
@@ -999,6 +1006,17 @@ class _Unpack:
             fence_events=(),
             guest_hosts=guest_hosts,
         )
+
+
+def _connected(node: _Node) -> bool | None:
+    """A remote or guest node's connection as the controller last recorded it: in_ccm
+    is "true"/"false" in Pacemaker 2.1.5 and a join time (seconds) in later releases."""
+    if node.type != "remote" or node.state is None:
+        return None
+    value = node.state.get("in_ccm")
+    if value is None:
+        return None
+    return value.strip().lower() not in ("false", "no", "off", "0", "")
 
 
 class _OpContext:

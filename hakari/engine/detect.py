@@ -53,7 +53,7 @@ class Memory:
 
     def observe(self, snapshot: ClusterSnapshot, now: dt.datetime) -> None:
         for node in snapshot.nodes:
-            if node.online and not node.unclean:
+            if not is_lost(node):
                 self.last_online[node.name] = now
                 self.lost_alert.pop(node.name, None)
 
@@ -97,7 +97,10 @@ def compute_nodes(snapshot: ClusterSnapshot, configured: Iterable[str]) -> list[
 
 
 def is_lost(node: NodeState) -> bool:
-    return node.unclean or not node.online
+    """Lost unless online, clean and, for a remote node, connected: Pacemaker shows a
+    fenced remote node online while its connection is only retrying, and a host taken
+    for back would be re-enabled in Nova while it is still dark."""
+    return node.unclean or not node.online or node.connected is False
 
 
 def decide(snapshot: ClusterSnapshot, incidents: Mapping[str, Incident], memory: Memory,

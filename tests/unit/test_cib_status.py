@@ -15,6 +15,7 @@ from lxml import etree
 from hakari.cluster import cib_status
 from hakari.cluster.cib_status import parse_cib
 from hakari.errors import ParseError
+from tests.conftest import DATA
 
 EPOCH = 1764835200
 
@@ -193,3 +194,23 @@ def test_mutated_attributes_give_a_snapshot_or_a_parse_error(data):
             parse_cib(etree.tostring(root))
     except ParseError:
         pass
+
+
+def test_a_fenced_remote_retrying_its_connection_is_online_but_not_connected():
+    """Captured on the remote-compute lab (Pacemaker 2.1.5, reconnect_interval=5s):
+    compute1 lost power and was fenced; its connection's start has been pending since
+    RETRY. Until reconnect_interval has passed Pacemaker (crm_simulate agrees) reports
+    it online; the controller's record says it is not connected, and hakari takes it
+    for lost (a host taken for back would be re-enabled in Nova while still dark)."""
+    from hakari.engine import detect
+
+    data = (DATA / "cib" / "lab_remote-reconnect-pending.xml").read_bytes()
+    retry = 1796437654
+    nodes = {n.name: n for n in parse_cib(data, now=retry + 2).nodes}
+    assert nodes["compute1"].online and nodes["compute1"].connected is False
+    assert nodes["compute2"].online and nodes["compute2"].connected is True
+    assert nodes["node1"].connected is None
+    assert detect.is_lost(nodes["compute1"]) and not detect.is_lost(nodes["compute2"])
+    # Past reconnect_interval the pending start expires, like any of its history.
+    later = {n.name: n for n in parse_cib(data, now=retry + 6).nodes}
+    assert not later["compute1"].online and not later["compute1"].unclean

@@ -71,3 +71,32 @@ def test_crm_view_reads_what_the_lab_waits_on():
     no_dc = crm_view.parse(b'<pacemaker-result><summary><current_dc present="false"/>'
                            b'</summary></pacemaker-result>')
     assert (no_dc.dc, no_dc.quorate) == (None, None)
+
+
+def test_controllers_sort_before_computes_and_names_are_checked():
+    names = ["compute10", "node2", "compute2", "node1"]
+    assert sorted(names, key=config.node_order) == ["node1", "node2", "compute2", "compute10"]
+    for bad in ("node0", "compute", "nodeX", "ghost1", "compute01"):
+        with pytest.raises(ValueError):
+            config.node_order(bad)
+
+
+def test_each_node_has_its_own_hakari_directories():
+    journal = config.inside("/lab", "compute1", "/var/lib/hakari/journal.jsonl")
+    assert journal == "/lab/nodes/compute1/var-lib-hakari/journal.jsonl"
+    assert config.inside("/lab", "node2", "/etc/hakari") == "/lab/nodes/node2/etc-hakari"
+    assert config.inside("/lab", "node1", "/var/lib/hakari") != \
+        config.inside("/lab", "node2", "/var/lib/hakari")
+    with pytest.raises(ValueError):
+        config.inside("/lab", "node1", "/var/lib/hakari-other/x")
+
+
+def test_remote_connection_is_the_one_pcs_would_make():
+    from xml.etree import ElementTree as ET
+
+    el = ET.fromstring(cib.remote_xml("compute3", "10.213.0.16"))
+    assert (el.get("id"), el.get("class"), el.get("provider"), el.get("type")) == (
+        "compute3", "ocf", "pacemaker", "remote")
+    params = {nv.get("name"): nv.get("value") for nv in el.iter("nvpair")}
+    assert params["server"] == "10.213.0.16" and params["port"] == "3121"
+    assert params["reconnect_interval"]  # else a fenced compute never comes back
