@@ -1,13 +1,15 @@
 """`make demo`: the drill on the lab, narrated.
 
-A real 3-node Pacemaker cluster (network namespaces) and a real Nova 34 (fake virt
-driver) on its bridge. hakari is installed on the machine and configured the way an
-operator would: `pcs` creates the ocf:hakari:evacuator resource on node1, cibadmin adds
-the alert, and every node's fencing level is [power device, fence_hakari]. Servers are
-booted on node2, then node2 loses power. The demo prints the timeline as it happens (lost,
-fenced, forced down, each evacuation verified, host back, re-enabled), checks the outcome
-and ends with `demo: PASS …` or `demo: FAIL …` (exit 0 or 1). Everything is torn down and
-uninstalled at the end, also on Ctrl-C or SIGTERM.
+A real cloud's shape in network namespaces: three controllers (node1-node3, Corosync
+members) and two computes (compute1, compute2) that are Pacemaker Remote nodes, each
+machine with its own /etc/hakari and /var/lib/hakari, and a real Nova 34 (fake virt
+driver) on the lab bridge. hakari is installed and configured the way an operator would:
+`pcs` creates the ocf:hakari:evacuator resource on the controllers, cibadmin adds the
+alert, and each compute's fencing level is [power device, fence_hakari]. Servers are
+booted on compute1, then compute1 loses power. The demo prints the timeline as it happens
+(connection lost, fenced, forced down, each evacuation verified, host back, re-enabled),
+checks the outcome and ends with `demo: PASS …` or `demo: FAIL …` (exit 0 or 1).
+Everything is torn down and uninstalled at the end, also on Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ import time
 from lab.cluster import Lab, LabError, exit_on_sigterm
 
 NAME = "demo"
-VICTIM = "node2"
+VICTIM = "compute1"
 ENGINE_NODE = "node1"
-COMPUTES = ("node2", "node3")
+COMPUTES = ("compute1", "compute2")
+CONTROLLERS = ("node1", "node2", "node3")
 RESOURCE = "hakari-evacuator"
 
 
@@ -55,8 +58,9 @@ def drill() -> int:
     from lab.stack import Stack, run_hakari as hakari
 
     started = time.monotonic()
-    say("starting a 3-node Pacemaker cluster and a real Nova (fake virt driver) ...")
-    lab = Lab.up(NAME, nodes=3)
+    say("starting 3 controllers, 2 Pacemaker Remote computes and a real Nova (fake virt "
+        "driver) ...")
+    lab = Lab.up(NAME, nodes=len(CONTROLLERS), computes=len(COMPUTES))
     stack = None
     installed = False
     try:
@@ -71,8 +75,8 @@ def drill() -> int:
         installed = True
         configure_cluster(lab, conf)
         servers = boot_servers(stack)
-        wait_engine(lab, conf)
-        return run_drill(lab, stack, conf, servers)
+        engine_node = wait_engine(lab, conf)
+        return run_drill(lab, stack, engine_node, servers)
     except (Failed, LabError, NovaLabError, subprocess.SubprocessError) as err:
         say(f"FAIL {err}")
         return 1
@@ -86,14 +90,16 @@ def drill() -> int:
 
 
 def engine_config(stack) -> str:
-    """The lab's hakari.conf plus what a deployment sets: which nodes are computes."""
+    """The lab's hakari.conf, as every node has it, plus quicker looks for a demo. The
+    computes need no naming: by default they are the Pacemaker Remote nodes."""
     return stack.engine_config("hakari-engine", {
-        "cluster": {"compute_nodes": COMPUTES, "reconcile_interval": 2},
+        "cluster": {"reconcile_interval": 2},
         "recovery": {"poll_interval": 0.3}})
 
 
 def configure_cluster(lab, conf: str) -> None:
-    say("configuring hakari through pcs: the evacuator resource on node1 and the alert")
+    say("configuring hakari through pcs: the evacuator resource on the controllers "
+        "(preferring node1) and the alert")
     node = ENGINE_NODE
     lab.exec(node, ["pcs", "resource", "create", RESOURCE, "ocf:hakari:evacuator",
                     f"config={conf}", "op", "monitor", "interval=10s", "timeout=30s",
@@ -119,27 +125,29 @@ def boot_servers(stack) -> list[dict]:
     control = stack.nova.control
     servers = control.boot_servers(VICTIM, project="demo", count=4)
     servers += control.boot_servers(VICTIM, project="alt", count=1, stopped=True)
-    servers += control.boot_servers("node3", project="demo", count=1, name="bystander")
+    servers += control.boot_servers(COMPUTES[1], project="demo", count=1, name="bystander")
     on_victim = [s for s in servers if s["host"] == VICTIM]
     say(f"booted {len(on_victim)} servers on {VICTIM} (one SHUTOFF, two projects) and one "
-        "on node3")
+        f"on {COMPUTES[1]}")
     return servers
 
 
-def wait_engine(lab, conf: str, timeout: float = 60) -> None:
+def wait_engine(lab, conf: str, timeout: float = 60) -> str:
+    """The controller the engine runs on: its journal is on that machine only."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         out = lab.exec(ENGINE_NODE, ["crm_resource", "--locate", "-r", RESOURCE],
                        check=False, timeout=30).stdout.decode()
         if "is running on" in out:
+            node = out.strip().rsplit(" ", 1)[-1]
             say(f"hakari engine running under Pacemaker ({out.strip()})")
             time.sleep(3)  # it has seen every node alive at least once
-            return
+            return node
         time.sleep(0.5)
     raise Failed(f"{RESOURCE} did not start within {timeout:.0f}s")
 
 
-def run_drill(lab, stack, conf: str, servers: list[dict]) -> int:
+def run_drill(lab, stack, engine_node: str, servers: list[dict]) -> int:
     import openstack
     from openstack import config as os_config
 
@@ -149,10 +157,11 @@ def run_drill(lab, stack, conf: str, servers: list[dict]) -> int:
     admin = openstack.connection.Connection(config=os_config.OpenStackConfig(
         config_files=[stack.nova.clouds_yaml], load_envvars=False).get_one(stack.nova.cloud))
     victims = {s["id"]: s for s in servers if s["host"] == VICTIM}
-    journal = os.path.join(stack.pcmk.path, "hakari-state", JOURNAL_NAME)
+    journal = stack.state_path(engine_node, JOURNAL_NAME)
     offset = os.path.getsize(journal) if os.path.exists(journal) else 0
     print(flush=True)
-    say(f"cutting the power of {VICTIM} (its nova-compute dies with it); timeline:")
+    say(f"cutting the power of remote compute {VICTIM} (its nova-compute dies with it); "
+        "timeline:")
     tl = Timeline()
     stack.power_off(VICTIM)
     tl.at("cut", f"{VICTIM} loses power")

@@ -18,6 +18,8 @@ import shutil
 
 import pytest
 
+from lab import config as lab_config
+
 pytest_plugins = ["tests.fixtures_pacemaker", "tests.fixtures_nova"]
 
 DATA = pathlib.Path(__file__).parent / "data"
@@ -92,6 +94,11 @@ def require_files(*paths: str) -> None:
     missing = [p for p in paths if not os.path.exists(p)]
     if missing:
         _unavailable(f"needs {', '.join(missing)} (make test installs it as root)")
+
+
+def require_remoted() -> None:
+    """The lab's computes run Debian's pacemaker-remoted, unpacked by `make remoted`."""
+    require_files(lab_config.REMOTED)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from hakari import lifecycle
-from tests.conftest import require_root, require_tools
+from tests.conftest import require_remoted, require_root, require_tools
 from tests.fixtures_nova import require_nova_venv
 
 pytestmark = pytest.mark.nova
@@ -30,6 +30,7 @@ def last(marks, pattern):
 def test_demo_drill_passes_in_order():
     require_root()
     require_tools("corosync", "pacemakerd", "pcs")
+    require_remoted()
     require_nova_venv()
     proc = subprocess.run([sys.executable, "-m", "lab.demo"], capture_output=True,
                           text=True, timeout=400)
@@ -37,7 +38,9 @@ def test_demo_drill_passes_in_order():
     assert proc.returncode == 0 and "demo: PASS" in out, out + proc.stderr[-2000:]
     marks = [(float(m.group(1)), m.group(2)) for line in out.splitlines()
              if (m := LINE.match(line))]
-    fenced = first(marks, r"Pacemaker: node2 fenced")
+    # The production shape: the victim is a Pacemaker Remote compute.
+    assert "2 Pacemaker Remote computes" in out and "remote compute compute1" in out
+    fenced = first(marks, r"Pacemaker: compute1 fenced")
     confirmed = first(marks, lifecycle.FENCE_CONFIRMED)
     first_request = first(marks, r"hakari: evacuate ")
     last_result = last(marks, r" evacuated -> ")
