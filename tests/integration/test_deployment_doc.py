@@ -27,8 +27,9 @@ VARS = {
              "ip": f"203.0.113.{10 + i}", "username": "hakari", "lanplus": 1,
              "password_script": f"/usr/local/sbin/bmc-password ctl{i}"}}}
         for i in (1, 2, 3)],
+    # Pacemaker Remote computes, as the doc deploys them first.
     "computes": [
-        {"name": f"cmp{i}", "nodeid": 10 + i, "addresses": [f"192.0.2.{20 + i}"],
+        {"name": f"cmp{i}", "remote": True, "addresses": [f"192.0.2.{20 + i}"],
          "fence": {"agent": "fence_ipmilan", "params": {
              "ip": f"203.0.113.{20 + i}", "username": "hakari", "lanplus": 1,
              "password_script": f"/usr/local/sbin/bmc-password cmp{i}"}}}
