@@ -34,9 +34,11 @@ soak: deps
 demo: deps
 	$(PY) -m lab.demo
 
-# The lab for people: a 3-node Pacemaker cluster plus a real Nova on its bridge, with
-# fence_hakari in the fencing topology. LAB_ARGS="--nova --nodes 5", or "--single" for
-# one node with a ghost and no Nova. Drive it with `$(PY) -m lab --help`.
+# The lab for people: 3 controllers (Corosync members) and 2 Pacemaker Remote computes,
+# each machine with its own /etc/hakari and /var/lib/hakari, plus a real Nova on the
+# bridge, with fence_hakari in the computes' fencing topology. LAB_ARGS="--nova
+# --computes 4", "--nova --computes 0" for the members-only lab, or "--single" for one
+# node with a ghost and no Nova. Drive it with `$(PY) -m lab --help`.
 LAB_NAME ?= lab
 LAB_ARGS ?= --nova
 lab-up: apt remoted venv .venv-nova

@@ -30,7 +30,8 @@ def cmd_up(args) -> int:
         with open(path) as f:
             cib_xml.append(f.read())
     nodes, ghosts = (1, max(args.ghosts, 1)) if args.single else (args.nodes, args.ghosts)
-    lab = Lab.up(args.name, nodes=nodes, ghosts=ghosts, computes=args.computes,
+    lab = Lab.up(args.name, nodes=nodes, ghosts=ghosts,
+                 computes=0 if args.single else args.computes,
                  cib_xml=cib_xml,
                  token_ms=args.token_ms, wait=not args.no_wait, timeout=args.timeout)
     print(f"lab {lab.name} up: real {', '.join(lab.real_nodes)}"
@@ -42,7 +43,7 @@ def cmd_up(args) -> int:
         stack = Stack.up(lab, exit_with_parent=False)
         print(f"nova: {stack.nova.auth_url} (pid {stack.nova.pid}); clouds.yaml "
               f"{stack.nova.clouds_yaml} (inside nodes: {stack.nova.netns_clouds_yaml}), "
-              f"cloud {stack.nova.cloud}; hakari.conf for nodes: {stack.conf_path}")
+              f"cloud {stack.nova.cloud}; each node has its own {stack.conf_path}")
     print(f"run on a node: python -m lab exec --name {lab.name} node1 -- crm_mon -1")
     return 0
 
@@ -198,9 +199,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("up", cmd_up, "build and start a lab (replacing any lab of that name)")
     p.add_argument("--nodes", type=int, default=3, help="real nodes (default 3)")
     p.add_argument("--ghosts", type=int, default=0, help="ghost nodes (never start)")
-    p.add_argument("--computes", type=int, default=0,
+    p.add_argument("--computes", type=int, default=2,
                    help="Pacemaker Remote computes compute1..N beside the --nodes "
-                        "controllers (default 0: every node a Corosync member)")
+                        "controllers, the shape of a real cloud (default 2; 0: the "
+                        "members-only lab, every node a Corosync member and a compute)")
     p.add_argument("--single", action="store_true",
                    help="one real node plus ghost nodes (default 1 ghost)")
     p.add_argument("--token-ms", type=int, default=1000)
