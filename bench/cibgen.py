@@ -25,7 +25,8 @@ import zlib
 from lxml import etree
 
 CONTROLLERS = ("controller1", "controller2", "controller3")
-FEATURE_SET = "3.16.2"
+# What Debian 12's Pacemaker 2.1.5 writes: its tools refuse to write to a CIB of a newer one.
+FEATURE_SET = "3.16.1"
 # What runs on every compute, as clones: (id, type, class, provider).
 COMPUTE_CLONES = (("libvirtd", "libvirtd", "systemd", None),
                   ("neutron-ovs-agent", "neutron-openvswitch-agent", "systemd", None),

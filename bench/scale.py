@@ -42,7 +42,7 @@ import time
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench import cibgen  # noqa: E402
+from bench import cibgen, fencer  # noqa: E402
 from hakari import config  # noqa: E402
 from hakari.cluster import live  # noqa: E402
 from hakari.engine import detect  # noqa: E402
@@ -54,9 +54,6 @@ TARGET_RSS_MB = 300
 LOST = 2
 TOOL_TIMEOUT = 1800.0
 VERIFY_MAX = 128
-EMPTY_HISTORY = ('<pacemaker-result api-version="2.25" request="stonith_admin --history *">'
-                 '<list name="fencing history" count="0"/><status code="0" message="OK"/>'
-                 '</pacemaker-result>')
 # Runs one look in a fresh interpreter, for its peak RSS alone.
 LOOK_CHILD = ("import sys; sys.path.insert(0, {repo!r}); from bench.scale import look; "
               "from hakari import config; look(config.load([{conf!r}]))")
@@ -110,15 +107,6 @@ def look(conf) -> detect.Decision:
     return detect.decide(seen.snapshot, records.incidents, detect.Memory(), records.fenced,
                          computes, utcnow(), clock_skew=conf.fencing.clock_skew,
                          confirm_timeout=conf.fencing.confirm_timeout)
-
-
-def fencer_stand_in(bindir: pathlib.Path) -> None:
-    """``stonith_admin`` answering with an empty history: a CIB file has no fencer
-    behind it. The real one answers from the fencer's memory, a few kB at most."""
-    bindir.mkdir(parents=True, exist_ok=True)
-    script = bindir / "stonith_admin"
-    script.write_text("#!/bin/sh\nprintf '%s' '" + EMPTY_HISTORY + "'\n")
-    script.chmod(0o755)
 
 
 def measure(nodes: int, rounds: int, crm_mon: bool, workdir: pathlib.Path) -> dict:
@@ -191,7 +179,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="hakari-scale-") as tmp:
         workdir = pathlib.Path(args.keep_dir or tmp)
         workdir.mkdir(parents=True, exist_ok=True)
-        fencer_stand_in(pathlib.Path(tmp) / "bin")
+        fencer.install(pathlib.Path(tmp) / "bin", pathlib.Path(tmp) / "fencer")
         os.environ["PATH"] = f"{tmp}/bin{os.pathsep}{os.environ.get('PATH', '')}"
         results = [measure(n, args.rounds, n <= args.crm_mon_max, workdir) for n in sizes]
     at = {r["nodes"]: r for r in results}

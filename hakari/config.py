@@ -11,6 +11,7 @@ import os
 from oslo_config import cfg, types
 
 from hakari import paths
+from hakari.config_api import api_group, api_opts
 from hakari.display import one_line
 from hakari.errors import ConfigError
 
@@ -212,7 +213,8 @@ instance_failure_opts = [
         help="How a failed instance is brought back to ACTIVE."),
     cfg.IntOpt(
         "max_attempts", default=3, min=1,
-        help="Recovery attempts per instance failure, counted in the journal across runs; "
+        help="Recovery attempts per instance failure, counted in the CIB (the same on "
+        "every controller) across runs; "
         "after that the failure is reported FAILED and left to a human. It closes, and "
         "a later failure starts a fresh count, once the instance is seen ACTIVE."),
     cfg.FloatOpt(
@@ -233,9 +235,11 @@ process_failure_group = cfg.OptGroup(
 process_failure_opts = [
     cfg.ListOpt(
         "resources", default=["hakari-nova-compute", "nova-compute"],
-        help="Pacemaker resource ids of nova-compute: a failed operation of one of them "
-        "(from the alert spool) counts as a process failure of the node it ran on. A "
-        "clone instance suffix (':0') is ignored."),
+        help="Pacemaker resource ids of nova-compute: a failed start or monitor of one "
+        "of them, as the CIB records it (operation history and fail counts, the same "
+        "on every controller), counts as a process failure of the node it ran on; an "
+        "alert about one only makes the engine look sooner. A clone instance suffix "
+        "(':0') is ignored."),
     cfg.IntOpt(
         "failure_threshold", default=3, min=1,
         help="Failed nova-compute operations within failure_window seconds that make "
@@ -295,6 +299,7 @@ _GROUPS = (
     (instance_failure_group, instance_failure_opts),
     (process_failure_group, process_failure_opts),
     (openstack_group, openstack_opts),
+    (api_group, api_opts),
 )
 
 

@@ -87,6 +87,9 @@ INCIDENT_ATTRIBUTE = "hakari-incident"
 FENCED_ATTRIBUTE = "hakari-fenced"
 # An operator's "hands off this host" (hakari hold / unhold): JSON by, why, at.
 HOLD_ATTRIBUTE = "hakari-hold"
+# The statuses a lost host's instances had before the first evacuation of its incident
+# (JSON: incident, statuses, omitted); what a successor engine verifies arrivals against.
+ORIGINALS_ATTRIBUTE = "hakari-originals"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -5,7 +5,8 @@ only and import nothing at package import time: the alert runs on every cluster 
 
 - record:   CRM_alert_* environment → normalized event record + dedupe key (pure)
 - statedir: the state directory from hakari.conf without oslo.config
-- spoolio:  durable write-once of one spool file; the wake-up datagram
+- spoolio:  durable write-once of one spool file; the wake-up datagram; pruning the
+            spool from the agent (every node has one, only one runs the engine)
 - agent:    the alert agent's main()
 - events:   AlertEvent and friends, the typed view of a spool record (for the engine)
 - spool:    the engine's consumer API: pending events in order, ack, quarantine, prune,

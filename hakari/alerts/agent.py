@@ -3,7 +3,8 @@ the engine.
 
 Pacemaker runs it as hacluster on every node that sees an event, once per recipient,
 all concurrently, killed after the alert timeout. The recipient is the hakari.conf path;
-the spool is ``<state_dir>/spool``. Standard library only, and only what the job needs:
+the spool is ``<state_dir>/spool``, which the agent also keeps pruned (spoolio), since
+only the node running the engine reads its own. Standard library only, and only what the job needs:
 a call must cost about what starting Python costs (bench/alert.py).
 
 Exit status (Pacemaker logs a non-zero one with our stderr line):
@@ -68,6 +69,11 @@ def _run(env) -> int:
         return EXIT_FAILED
     # Also for a duplicate: the engine may have missed the first nudge.
     spoolio.wake(paths.wake_socket(state_dir), name.encode("ascii"))
+    try:
+        spoolio.prune_if_due(spool, time.time())
+    except OSError as err:
+        # The event is spooled: that is what the exit status reports.
+        _log(f"cannot prune {spool}: {err.strerror or err}")
     return EXIT_OK
 
 

@@ -32,11 +32,10 @@ import time
 
 from hakari import paths
 from hakari.alerts.events import AlertEvent, BadRecord
-from hakari.alerts.spoolio import TMP_PREFIX
+from hakari.alerts.spoolio import TMP_MAX_AGE, TMP_PREFIX, sweep
 
 MAX_FILE_BYTES = 64 * 1024
 DONE_MAX_AGE = 24 * 3600.0
-TMP_MAX_AGE = 600.0
 _NAME = re.compile(r"(node|fencing|resource|attribute)-[0-9a-f]{32}\.json")
 
 
@@ -153,28 +152,11 @@ class Spool:
         alerts killed mid-write. Pending events only with pending_max_age (by default
         never: an engine that was down still gets them). Returns the count."""
         now = time.time() if now is None else now
-        removed = 0
         sweeps = [(self.done_dir, "", done_max_age), (self.dir, TMP_PREFIX, tmp_max_age)]
         if pending_max_age is not None:
             sweeps.append((self.dir, "", pending_max_age))
-        for directory, prefix, max_age in sweeps:
-            try:
-                with _dir_fd(directory) as fd:
-                    for entry in list(os.scandir(fd)):
-                        if not entry.name.startswith(prefix) or (
-                                not prefix and entry.name.startswith(".")):
-                            continue
-                        try:
-                            st = os.stat(entry.name, dir_fd=fd, follow_symlinks=False)
-                            if stat.S_ISREG(st.st_mode) and now - st.st_mtime > max_age:
-                                # unlink removes the name only: nothing is followed.
-                                os.unlink(entry.name, dir_fd=fd)
-                                removed += 1
-                        except OSError:
-                            continue
-            except OSError:
-                continue
-        return removed
+        return sum(sweep(directory, prefix, max_age, now)
+                   for directory, prefix, max_age in sweeps)
 
     def _move(self, name: str, directory: str) -> bool:
         if "/" in name or name in ("", ".", ".."):

@@ -30,12 +30,15 @@ Not covered, by choice, because each needs the scheduler itself:
 from __future__ import annotations
 
 import copy
+import dataclasses
+import itertools
 import re
 import time
+from collections.abc import Iterable
 
 from lxml import etree
 
-from hakari.cluster.xml import parse_xml, parse_xml_pruned
+from hakari.cluster.xml import FeedParser, parse_xml, parse_xml_pruned, xpath_literal
 from hakari.display import one_line
 from hakari.errors import ParseError
 from hakari.model import ClusterSnapshot, NodeState
@@ -78,8 +81,6 @@ PRUNE_ABOVE = 16 << 20
 _SUSPECT = ("[(@op-status and @op-status!='0') or (@rc-code!='0' and @rc-code!='7')"
             " or (@rc-code='7' and not(@operation='monitor' and (@interval='0' or "
             "not(@interval))) and @operation!='stop')]")
-_SUSPECT_OPS = etree.XPath(f"node_state/lrm/lrm_resources/lrm_resource[lrm_rsc_op{_SUSPECT}]")
-_SUSPECT_HERE = etree.XPath(f"lrm_rsc_op{_SUSPECT}")
 
 _INTERVAL = re.compile(r"\s*(\d+)\s*(ms|msec|us|usec|s|sec|m|min|h|hr)?\s*$", re.I)
 _ISO_DURATION = re.compile(r"P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$", re.I)
@@ -106,6 +107,39 @@ def parse_cib_tree(data: bytes) -> etree._Element:
         raise _shape_error(err) from None
 
 
+class CibFeed:
+    """A CIB parsed as it arrives, a tool's output while the tool writes it (``feed``,
+    then ``close`` for the tree parse_cib_tree would give). Pruned whatever its size:
+    the pruning's cost hides in the tool's writing, and the document never sits in
+    memory whole, neither as text nor as a tree."""
+
+    def __init__(self):
+        self._pruner = _Pruner()
+        self._parser = FeedParser(WHAT, ROOTS, _Pruner.TAGS, self._pruner)
+        self.feed = self._parser.feed
+
+    def close(self) -> etree._Element:
+        try:
+            return self._parser.close()
+        except _SHAPE_ERRORS as err:
+            raise _shape_error(err) from None
+
+    def snapshot(self, root: etree._Element, *, now: float | None = None
+                 ) -> ClusterSnapshot:
+        """snapshot_from_cib of the tree close() gave, taking over the configuration
+        the pruning unpacked while the status was still arriving instead of unpacking
+        it again once it has all come."""
+        # Taken once: the unpacking goes on in it.
+        unpack, self._pruner.config = self._pruner.config, None
+        if unpack is None or unpack.root is not root:
+            return snapshot_from_cib(root, now=now)
+        unpack.now = time.time() if now is None else now
+        try:
+            return unpack.run(configured=True)
+        except _SHAPE_ERRORS as err:
+            raise _shape_error(err) from None
+
+
 def snapshot_from_cib(root: etree._Element, *, now: float | None = None) -> ClusterSnapshot:
     """The node states crm_mon would print for the CIB ``root`` (a ``<cib>`` element).
 
@@ -117,6 +151,25 @@ def snapshot_from_cib(root: etree._Element, *, now: float | None = None) -> Clus
     unpack = _Unpack(root, time.time() if now is None else now)
     try:
         return unpack.run()
+    except _SHAPE_ERRORS as err:
+        raise _shape_error(err) from None
+
+
+def failure_timeouts(root: etree._Element, ids: Iterable[str]) -> dict[str, int]:
+    """Primitive id -> its failure-timeout in seconds (0: none), for each of ``ids`` the
+    configuration holds, read as the unpacking reads it (the primitive, its group, clone
+    or bundle, rsc_defaults). Only those primitives are read: a look pays for it."""
+    wanted = frozenset(ids)
+    try:
+        unpack = _Unpack(root, 0)
+        resources = unpack.config.find("resources")
+        out = {}
+        for el in resources.iter("primitive") if resources is not None else ():
+            if el.get("id") in wanted:
+                parents = tuple(itertools.takewhile(lambda p: p is not resources,
+                                                    el.iterancestors()))
+                out[el.get("id")] = unpack._primitive(el, parents).failure_timeout
+        return out
     except _SHAPE_ERRORS as err:
         raise _shape_error(err) from None
 
@@ -133,44 +186,52 @@ def _shape_error(err: Exception) -> ParseError:
 
 
 class _Pruner:
-    """Called as each operation and each resource history is parsed; keeps what
-    _Unpack reads.
+    """Called as each resource history is parsed; keeps what _Unpack reads.
 
-    Of an operation, the attributes _Unpack reads. Of a resource history on a cluster
-    node that is up (in_ccm, crmd and join say so: _Unpack then reads only the
-    histories below), nothing unless it belongs to a remote connection or guest container (exact
-    id, or a bundle's) or holds a suspect operation (_SUSPECT_OPS). Histories on remote
-    nodes, whose state is not known yet, are all kept. The configuration comes before
-    the status in a CIB; should it not have been seen, nothing is dropped."""
+    Of a resource history on a cluster node that is up (in_ccm, crmd and join say so:
+    _Unpack then reads only the histories below), nothing unless it belongs to a remote
+    connection or guest container (exact id, or a bundle's) or holds a suspect operation
+    (_suspect). Histories on remote nodes, whose state is not known yet, are all kept,
+    without the operations' attributes _Unpack does not read. The configuration comes
+    before the status in a CIB; should it not have been seen, no history is dropped."""
 
-    TAGS = ("lrm_rsc_op", "lrm_resource")
-    OP_ATTRIBUTES = frozenset(("id", "operation_key", "operation", "rc-code", "op-status",
-                               "interval", "transition-key", "call-id", "last-rc-change"))
+    TAGS = ("lrm_resource",)
+    # What Pacemaker records of an operation and nothing here reads (a C call strips
+    # them from a whole history at once; anything else is simply kept).
+    OP_UNREAD = ("crm-debug-origin", "crm_feature_set", "transition-magic", "exit-reason",
+                 "on_node", "last-run", "exec-time", "queue-time", "op-digest",
+                 "op-force-restart", "op-restart-digest", "op-secure-params",
+                 "op-secure-digest")
 
     def __init__(self):
         self.special: tuple[frozenset, tuple[str, ...]] | None = None
+        # The configuration as _Unpack read it for the special ids (CibFeed.snapshot).
+        self.config: _Unpack | None = None
+        # The histories' container being parsed, and what of it may go (_droppable).
+        self._entries = self._dropping = None
 
     def __call__(self, el: etree._Element) -> None:
-        if el.tag == "lrm_rsc_op":
-            attrib = el.attrib
-            for name in [n for n in attrib if n not in self.OP_ATTRIBUTES]:
-                del attrib[name]
-            return
-        state = el.getparent()
-        for _ in range(2):          # lrm_resources, lrm, node_state
+        entries = el.getparent()
+        if entries is not self._entries:
+            self._entries, self._dropping = entries, self._droppable(entries)
+        if self._dropping is not None:
+            ids, bundles = self._dropping
+            rid = el.get("id") or ""
+            if not (rid in ids or rid.startswith(bundles) or _suspect(el)):
+                entries.remove(el)
+                return
+        etree.strip_attributes(el, *self.OP_UNREAD)
+
+    def _droppable(self, entries):
+        """For the histories of a cluster node that is up, the special ids; else None."""
+        state = entries
+        for _ in range(2):          # lrm, node_state
             state = state.getparent() if state is not None else None
         if state is None or state.tag != "node_state" or state.get("remote_node") \
                 or state.get("in_ccm") != "true" or state.get("crmd") != "online" \
                 or state.get("join") != "member":
-            return
-        special = self._special(state.getroottree().getroot())
-        if special is None:
-            return
-        ids, bundles = special
-        rid = el.get("id") or ""
-        if rid in ids or rid.startswith(bundles) or _SUSPECT_HERE(el):
-            return
-        el.getparent().remove(el)
+            return None
+        return self._special(state.getroottree().getroot())
 
     def _special(self, root):
         if self.special is None:
@@ -178,7 +239,7 @@ class _Pruner:
                 return None
             # _Unpack's own reading of the configuration: the same resources it will
             # treat as connections and containers (guests' implicit connections too).
-            config = _Unpack(root, 0)
+            config = self.config = _Unpack(root, 0)
             config._unpack_nodes()
             config._unpack_resources()
             ids = {rid for rid, rsc in config.resources.items()
@@ -189,6 +250,135 @@ class _Pruner:
         return self.special
 
 
+# --- narrow reads ----------------------------------------------------------------------
+#
+# Some nodes' states without reading the whole CIB: what an alert about them needs. Each
+# of those nodes' own node_state is read whole; of every other cluster node (member or
+# ping node) its node_state attributes, transient attributes and the history entries
+# that can change a state here: the connections of the nodes asked about (a remote
+# node's state is its connection's, whose history is on cluster nodes) and the suspect
+# entries (_SUSPECT). That is all the unpacking reads of a cluster node that is online;
+# remote and guest nodes not asked about are left out (nothing of theirs changes a
+# cluster node or a remote node's connection). What the narrow read cannot decide the
+# same way is refused (Unsure): a guest node (its container's host decides), another
+# cluster node that is not online (all its history counts then) or never seen.
+
+
+class Unsure(Exception):
+    """A narrow read cannot tell what the whole CIB would tell: read all of it. str()
+    says why."""
+
+
+_PARTS = ("transient_attributes", "lrm_resource")
+
+
+def narrow_queries(nodes: Iterable[str],
+                   cluster: Iterable[tuple[str, str]]) -> tuple[str, str]:
+    """The two XPath queries (``cibadmin --query --xpath``) of a narrow read about
+    ``nodes``: the outline, asked with ``--no-children``, and the content. ``cluster``:
+    the (id, name) of each cluster node, as a recent full read showed them (one added
+    since is found missing by narrow_snapshot; the CIB's own list, compared inside the
+    query, costs the CIB manager a pass over the configuration per node_state).
+
+    The content: the configuration, the whole node_state of each of ``nodes`` and the
+    parts of the other cluster nodes' node_state described above. The outline: the
+    ``cib`` element (quorum, DC) and the same elements without their children, in
+    document order, each part behind its node_state: which node each part of the
+    content belongs to (a part names neither)."""
+    wanted = sorted(set(nodes))
+    if not wanted:
+        raise Unsure("no node to read")
+    names = [xpath_literal(n) for n in wanted]
+    named = " or ".join(f"@uname={n}" for n in names)
+    own = f"/cib/status/node_state[{named}]"
+    members = " or ".join(f"@id={xpath_literal(i)} or @uname={xpath_literal(n)}"
+                          for i, n in sorted(set(cluster)) if n not in wanted)
+    others = f"/cib/status/node_state[({members or 'false()'}) and not({named})]"
+    transient = f"{others}/transient_attributes"
+    entries = (f"{others}/lrm/lrm_resources/lrm_resource["
+               + " or ".join(f"@id={n}" for n in names) + f" or lrm_rsc_op{_SUSPECT}]")
+    return (" | ".join(("/cib", others, own, transient, entries)),
+            " | ".join(("/cib/configuration", own, transient, entries)))
+
+
+def narrow_tree(outline: etree._Element, content: etree._Element,
+                nodes: Iterable[str]) -> etree._Element:
+    """The answers to narrow_queries (parsed) put together as the CIB the unpacking
+    needs for ``nodes``. Unsure when they do not fit together (the CIB changed between
+    the two reads)."""
+    changed = Unsure("the two reads do not fit together")
+    head, *marks = _answer(outline)
+    items = _answer(content)
+    config = [el for el in items if el.tag == "configuration"]
+    whole = {el.get("uname"): el for el in items if el.tag == "node_state"}
+    parts = [el for el in items if el.tag in _PARTS]
+    if head.tag != "cib" or len(config) != 1 or \
+            len(whole) + len(config) + len(parts) != len(items) or \
+            [(el.tag, el.get("id")) for el in parts] != [
+                (el.tag, el.get("id")) for el in marks if el.tag in _PARTS]:
+        raise changed
+    root = etree.Element("cib", dict(head.attrib))
+    root.append(config[0])
+    status = etree.SubElement(root, "status")
+    wanted = set(nodes)
+    state = entries = None
+    taken = iter(parts)
+    for mark in marks:
+        if mark.tag == "node_state":
+            entries = None
+            state = whole.pop(mark.get("uname"), None) if mark.get("uname") in wanted \
+                else etree.Element("node_state", dict(mark.attrib))
+            if state is None:
+                raise changed
+            status.append(state)
+        elif mark.tag in _PARTS and state is not None and state.get("uname") not in wanted:
+            part = next(taken)
+            if part.tag == "lrm_resource":
+                if entries is None:
+                    lrm = etree.SubElement(state, "lrm", id=state.get("id") or "")
+                    entries = etree.SubElement(lrm, "lrm_resources")
+                entries.append(part)
+            else:
+                state.append(part)
+        else:
+            raise changed
+    if whole:
+        raise changed
+    return root
+
+
+def narrow_snapshot(root: etree._Element, nodes: Iterable[str], *,
+                    now: float | None = None) -> ClusterSnapshot:
+    """Quorum, the DC and the states of ``nodes`` (no other node) from narrow_tree's
+    CIB, as the whole CIB gives them; Unsure when they could differ."""
+    wanted = set(nodes)
+    snapshot = snapshot_from_cib(root, now=now)
+    states = root.iterfind("status/node_state")
+    seen = {(s.get(k) or "").lower() for s in states for k in ("id", "uname")}
+    for node in snapshot.nodes:
+        if node.name in wanted:
+            if node.type == "guest":
+                raise Unsure(f"{node.name} is a guest node: its container's host decides")
+        elif node.type not in ("remote", "guest"):
+            if node.id.lower() not in seen and node.name.lower() not in seen:
+                raise Unsure(f"cluster node {node.name} was never seen")
+            if not node.online:
+                raise Unsure(f"cluster node {node.name} is not online: all its history "
+                             "counts")
+    found = tuple(n for n in snapshot.nodes if n.name in wanted)
+    if len(found) != len(wanted):
+        missing = ", ".join(sorted(wanted - {n.name for n in found}))
+        raise Unsure(f"no node named {missing}")
+    return dataclasses.replace(snapshot, nodes=found, guest_hosts={})
+
+
+def _answer(root: etree._Element) -> list[etree._Element]:
+    """cibadmin --xpath prints one match as it is, several inside <xpath-query>."""
+    if root.tag == "xpath-query":
+        return list(root.iterchildren(tag=etree.Element))
+    return [root]
+
+
 def crm_is_true(value: str | None) -> bool:
     return value is not None and value.lower() in _TRUE
 
@@ -197,7 +387,7 @@ class _Node:
     __slots__ = ("id", "uname", "type", "online", "standby", "maintenance", "pending",
                  "unclean", "unseen", "shutdown", "expected_up", "is_dc", "remote_rsc",
                  "remote_requires_reset", "remote_was_fenced", "unpacked", "attrs",
-                 "state")
+                 "state", "fail_counts")
 
     def __init__(self, node_id, uname, kind):
         self.id = node_id
@@ -210,6 +400,7 @@ class _Node:
         self.remote_rsc = None
         self.attrs = {}
         self.state = None
+        self.fail_counts = {}
 
     @property
     def guest(self) -> bool:
@@ -457,16 +648,17 @@ class _Unpack:
 
     # --- status -------------------------------------------------------------------
 
-    def run(self) -> ClusterSnapshot:
-        self._unpack_nodes()
-        self._unpack_resources()
+    def run(self, *, configured: bool = False) -> ClusterSnapshot:
+        """``configured``: the configuration is unpacked already (CibFeed.snapshot)."""
+        if not configured:
+            self._unpack_nodes()
+            self._unpack_resources()
         states = []
         if self.status is not None:
             for state in self.status.iterchildren("node_state"):
                 node = self._node_state(state)
                 if node is not None:
                     states.append((state, node))
-            self.suspects = set(_SUSPECT_OPS(self.status))
             self.special = {rid for rid, rsc in self.resources.items()
                             if rsc.is_remote_node or rsc.is_container}
             while self._histories(states, fence=False):
@@ -648,12 +840,11 @@ class _Unpack:
         # the node fenced); while it is up, only failures and the resources that
         # make other nodes do.
         everything = not node.online
-        suspects = self.suspects
         resources = self.resources
         special = self.special
         for entry in entries.iterchildren("lrm_resource"):
             rid = entry.get("id")
-            if rid is None or not (everything or rid in special or entry in suspects):
+            if rid is None or not (everything or rid in special or _suspect(entry)):
                 continue
             rsc = resources.get(rid)
             if rsc is None:
@@ -1031,12 +1222,38 @@ def _set_active(rsc):
     rsc.role = UNPROMOTED if rsc.promotable else STARTED
 
 
+def _suspect(entry) -> bool:
+    """Whether a history entry holds a suspect operation: _SUSPECT (the XPath the CIB
+    manager evaluates for a narrow read), evaluated here, where a Python test of a few
+    attributes is cheaper than an XPath call per entry."""
+    for op in entry.iterchildren("lrm_rsc_op"):
+        get = op.get
+        status = get("op-status")
+        if status is not None and status != "0":
+            return True
+        rc = get("rc-code")
+        if rc is None or rc == "0":
+            continue
+        if rc != "7":
+            return True
+        task = get("operation")
+        if task is not None and task != "stop" and not (
+                task == "monitor" and get("interval") in ("0", None)):
+            return True
+    return False
+
+
 def _shutdown_requested(node) -> bool:
     value = node.attrs.get("shutdown")
     return value is not None and value != "0"
 
 
 def _fail_count(node, rid) -> tuple[int, int]:
+    """The fail count and last failure of ``rid`` on ``node``, from its attributes
+    (final by the time its history is read: counted once per resource)."""
+    known = node.fail_counts.get(rid)
+    if known is not None:
+        return known
     count = last = 0
     prefixes = (f"fail-count-{rid}#", f"last-failure-{rid}#")
     for name, value in node.attrs.items():
@@ -1044,6 +1261,7 @@ def _fail_count(node, rid) -> tuple[int, int]:
             count += _score(value)
         elif name == f"last-failure-{rid}" or name.startswith(prefixes[1]):
             last = max(last, _int(value, 0))
+    node.fail_counts[rid] = count, last
     return count, last
 
 

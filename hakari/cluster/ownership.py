@@ -38,7 +38,7 @@ from collections.abc import Iterator
 from lxml import etree
 
 from hakari.cluster.runner import DEFAULT_TIMEOUT, ToolResult, run
-from hakari.cluster.xml import parse_xml
+from hakari.cluster.xml import parse_xml, xpath_literal
 from hakari.errors import EXIT_FAILED, EXIT_USAGE, ClusterNotConnected, HakariError, ToolFailed
 
 WHO = ("engine", "operator")
@@ -423,16 +423,7 @@ def _set_path(rid: str) -> str:
 
 
 def _nvpair_is(rid: str, raw: str) -> str:
-    return f"nvpair[@id='{rid}-v'][@value={_xpath_literal(raw)}]"
-
-
-def _xpath_literal(text: str) -> str:
-    # XPath 1.0 has no escapes: a literal with both quote kinds must be a concat().
-    if "'" not in text:
-        return f"'{text}'"
-    if '"' not in text:
-        return f'"{text}"'
-    return "concat(" + ", \"'\", ".join(f"'{part}'" for part in text.split("'")) + ")"
+    return f"nvpair[@id='{rid}-v'][@value={xpath_literal(raw)}]"
 
 
 def _cibadmin(args: list[str], timeout: float, ok_codes: tuple[int, ...] = (0,)) -> ToolResult:

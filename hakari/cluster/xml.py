@@ -8,7 +8,6 @@ entity trick can reach a file or the network, nor end up quoted in an error mess
 
 from __future__ import annotations
 
-import io
 import threading
 from collections.abc import Callable
 
@@ -18,6 +17,8 @@ from hakari.display import one_line
 from hakari.errors import ParseError
 
 _local = threading.local()
+# Bytes fed to a FeedParser at a time by parse_xml_pruned.
+_PIECE = 1 << 16
 
 
 # Every external-resource and expansion feature off.
@@ -71,15 +72,62 @@ def parse_xml_pruned(data: bytes, what: str, roots: tuple[str, ...], tags: tuple
     complete, to drop what the caller will not read while the tree is being built: a
     large document then never sits in memory whole. Formatting whitespace is dropped."""
     _check_data(data, what)
-    try:
-        events = etree.iterparse(io.BytesIO(data), events=("end",), tag=tags,
-                                 remove_blank_text=True, **_HARDENED)
-        for _, element in events:
-            prune(element)
-        root = events.root
-    except etree.XMLSyntaxError as err:
-        raise _syntax_error(err, what) from None
-    return _checked(root, what, roots)
+    parser = FeedParser(what, roots, tags, prune)
+    # In pieces, as a tool's output comes: libxml2 refuses one larger than 10 MB.
+    for start in range(0, len(data), _PIECE):
+        parser.feed(data[start:start + _PIECE])
+    return parser.close()
+
+
+class FeedParser:
+    """parse_xml_pruned for a document that arrives in pieces (a tool's output as it
+    writes it): ``feed`` each piece, then ``close`` for the root or the ParseError.
+    ``feed`` never raises: the first error is kept for ``close``, what follows it
+    ignored, so that a tool's output can still be read to its end."""
+
+    def __init__(self, what: str, roots: tuple[str, ...], tags: tuple[str, ...],
+                 prune: Callable[[etree._Element], None]):
+        self.what, self.roots, self._prune = what, roots, prune
+        self._parser = etree.XMLPullParser(events=("end",), tag=tags,
+                                           remove_blank_text=True, **_HARDENED)
+        self._empty = True
+        self._error: Exception | None = None
+
+    def feed(self, data: bytes) -> None:
+        if self._error is not None:
+            return
+        self._empty = self._empty and data.isspace()
+        try:
+            self._parser.feed(data)
+            for _, element in self._parser.read_events():
+                self._prune(element)
+        except Exception as err:  # noqa: BLE001 - kept for close(), which judges it
+            self._error = err
+
+    def close(self) -> etree._Element:
+        """The root; ParseError for a document that is not well-formed; what ``prune``
+        raised, as it raised it."""
+        if self._empty and self._error is None:
+            raise ParseError(f"{self.what}: empty document")
+        try:
+            if self._error is not None:
+                raise self._error
+            root = self._parser.close()
+            for _, element in self._parser.read_events():
+                self._prune(element)
+        except etree.XMLSyntaxError as err:
+            raise _syntax_error(err, self.what) from None
+        return _checked(root, self.what, self.roots)
+
+
+def xpath_literal(text: str) -> str:
+    """``text`` as an XPath 1.0 string literal, for queries the Pacemaker tools run."""
+    # XPath 1.0 has no escapes: a literal with both quote kinds must be a concat().
+    if "'" not in text:
+        return f"'{text}'"
+    if '"' not in text:
+        return f'"{text}"'
+    return "concat(" + ", \"'\", ".join(f"'{part}'" for part in text.split("'")) + ")"
 
 
 def _check_data(data: bytes, what: str) -> None:

@@ -6,7 +6,8 @@ jinja2, yaml) its ``run`` imports, in one place, saying so.
 """
 
 COMMANDS = ("status", "render", "apply_cib", "evacuate", "recover_instance", "notify",
-            "incidents", "release", "retry", "hold", "unhold", "engine", "alert", "install")
+            "incidents", "release", "retry", "hold", "unhold", "engine", "alert", "install",
+            "api")
 
 
 def load_config(args):

@@ -1,4 +1,6 @@
-"""`hakari incidents`: what hakari did, from the local journal and the CIB."""
+"""`hakari incidents`: what hakari did. The incidents and their states come from the CIB,
+the same on every controller; timelines and per-instance results from this machine's
+journal, for the incidents it took part in (without a cluster, the journal is all)."""
 
 from __future__ import annotations
 
@@ -15,8 +17,10 @@ from hakari.records.journal import JOURNAL_NAME, Journal
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "incidents", help="show incidents: state, timeline, per-instance results",
-        description="Incidents recorded in this machine's journal ([DEFAULT] state_dir), "
-        "with the state the CIB holds for them when a cluster is reachable.")
+        description="Incidents as the CIB holds them (host losses, nova-compute and "
+        "instance failures), the same on every controller, with the timeline and "
+        "per-instance results this machine's journal ([DEFAULT] state_dir) has of them. "
+        "Without a cluster: the journal's incidents.")
     p.add_argument("--host", metavar="HOST", help="only incidents of this Nova host or node")
     p.add_argument("--incident", metavar="ID", help="only this incident")
     p.add_argument("--timeline", action="store_true",
@@ -32,25 +36,25 @@ def run(args) -> int:
     # the cluster tools' modules would add 15 ms to the 60 ms of `hakari --help`.
     from hakari import holds
     from hakari.cluster import attributes
+    from hakari.records.failures import FAILURES_SET, failures_from_options
     from hakari.records.history import render_text, summarize
-    from hakari.records.store import INCIDENT_ATTRIBUTE, from_record
+    from hakari.records.store import parse_records
 
     conf = load_config(args)
     journal = Journal(os.path.join(conf.state_dir, JOURNAL_NAME))
     events = list(journal.read())
-    nodes = {e.detail.get("node") for e in events if e.event == "state"} - {None}
-    # One read of hakari's node attributes: the incidents' states and the holds.
+    # One read of the CIB's configuration: host incidents, holds and failure incidents.
     try:
-        raw = attributes.read_all(timeout=conf.cluster.tool_timeout)
-        cluster = True if nodes else None
+        raw, options = attributes.read_configuration(FAILURES_SET,
+                                                     timeout=conf.cluster.tool_timeout)
+        cluster = True
     except (ToolNotFound, ClusterNotConnected):
-        raw, cluster = {}, False
+        raw, options, cluster = {}, {}, False
     except HakariError:
         # The journal's states, and the configured holds, are known without the CIB.
-        raw, cluster = {}, True if nodes else None
-    cib = {n: i for n in sorted(nodes)
-           if (i := from_record(n, raw.get(n, {}).get(INCIDENT_ATTRIBUTE))) is not None}
-    summaries = summarize(events, cib)
+        raw, options, cluster = {}, {}, None
+    summaries = summarize(events, parse_records(raw).incidents,
+                          failures_from_options(options))
     if args.host:
         summaries = [s for s in summaries if args.host in (s.host, s.incident.node)]
     if args.incident:

@@ -39,6 +39,7 @@ def run(args) -> int:
     # Lazy: every `hakari` invocation imports this module to build its parser;
     # openstacksdk would add 0.2 s to the 60 ms of `hakari --help`.
     from hakari.nova.client import Nova
+    from hakari.records.failures import failure_book
     from hakari.recovery.process.recovery import ProcessRecovery
 
     conf = load_config(args)
@@ -54,8 +55,10 @@ def run(args) -> int:
         break
     else:
         raise HakariError(f"Nova has no nova-compute service on host {args.host!r}")
-    recovery = ProcessRecovery(nova, Journal.open(conf.state_dir),
-                               pd.Thresholds.from_config(conf), state_dir=conf.state_dir)
+    journal = Journal.open(conf.state_dir)
+    recovery = ProcessRecovery(nova, journal, pd.Thresholds.from_config(conf),
+                               state_dir=conf.state_dir,
+                               book=failure_book(journal, conf.cluster.tool_timeout))
     if args.healthy:
         report = recovery.signal(host, pd.HEALTHY, source="hakari notify process --healthy")
     else:

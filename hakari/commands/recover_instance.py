@@ -33,6 +33,7 @@ def run(args) -> int:
     # openstacksdk would add 0.2 s to the 60 ms of `hakari --help`.
     from hakari.nova.client import Nova
     from hakari.records.store import HostLock
+    from hakari.records.failures import failure_book
     from hakari.recovery.instance.recovery import InstanceRecovery, Settings
 
     conf = load_config(args)
@@ -41,9 +42,10 @@ def run(args) -> int:
     if args.format == "text" or sys.stderr.isatty():
         stream = sys.stdout if args.format == "text" else sys.stderr
         progress = lambda message: print(f"  {message}", file=stream, flush=True)  # noqa: E731
-    recovery = InstanceRecovery(Nova.connect(conf), Journal.open(conf.state_dir),
-                                Policy.from_config(conf), Settings.from_config(conf),
-                                progress=progress)
+    journal = Journal.open(conf.state_dir)
+    recovery = InstanceRecovery(Nova.connect(conf), journal, Policy.from_config(conf),
+                                Settings.from_config(conf), progress=progress,
+                                book=failure_book(journal, conf.cluster.tool_timeout))
     # One recovery of an instance at a time on this machine.
     with HostLock(conf.state_dir, f"instance-{args.server}"):
         report = recovery.run(args.server, source="hakari recover-instance")

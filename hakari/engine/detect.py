@@ -51,8 +51,14 @@ class Memory:
     last_online: dict[str, dt.datetime] = dataclasses.field(default_factory=dict)
     lost_alert: dict[str, dt.datetime] = dataclasses.field(default_factory=dict)
 
-    def observe(self, snapshot: ClusterSnapshot, now: dt.datetime) -> None:
+    def observe(self, snapshot: ClusterSnapshot, now: dt.datetime,
+                fresh: frozenset[str] | None = None) -> None:
+        """``fresh``: after a narrow look, the only nodes it read (the others' states
+        are as old as the last full look: seeing them alive "now" would date a later
+        loss too late, and refuse the fencing that proves it)."""
         for node in snapshot.nodes:
+            if fresh is not None and node.name not in fresh:
+                continue
             if not is_lost(node):
                 self.last_online[node.name] = now
                 self.lost_alert.pop(node.name, None)
@@ -67,6 +73,39 @@ class Memory:
             self.lost_alert.pop(node, None)
         elif when >= self.last_online.get(node, when):
             self.lost_alert.setdefault(node, when)
+
+
+# Alerts about one node whose facts a narrow look reads whole: its membership, its
+# fencing, its node attributes. A resource alert can be about another node than the one
+# it names (a remote node's connection runs on a cluster node, a guest on its host): a
+# full look.
+NARROW_KINDS = frozenset({"node", "fencing", "attribute"})
+# At most this many nodes in one narrow look. More at once is many nodes changing
+# together: a full look, which also gives the mass-failure brake (rule 4) every node's
+# state from one moment.
+NARROW_MAX = 4
+
+
+def narrow_scope(alerts: Iterable[tuple[str, str]], view: ClusterSnapshot | None,
+                 lost_alerts: Iterable[str], age: float, max_age: float
+                 ) -> frozenset[str] | None:
+    """The nodes a narrow look must read after ``alerts`` ((kind, node) of each alert
+    drained), or None when only a full look will do: no full look yet (``view``) or the
+    last one ``max_age`` seconds old or more (``age``: the interval's full look is due),
+    no alert or one of another kind, too many nodes, a node the view does not know or a
+    guest node (its container's host decides its state). Nodes alerted lost and not
+    seen alive since (``lost_alerts``) are read again as well: the brake counts them."""
+    if view is None or age >= max_age:
+        return None
+    alerts = list(alerts)
+    if not alerts or any(kind not in NARROW_KINDS for kind, _ in alerts):
+        return None
+    nodes = {node for _, node in alerts} | set(lost_alerts)
+    known = {n.name: n for n in view.nodes}
+    if len(nodes) > NARROW_MAX or any(
+            n not in known or known[n].type == "guest" for n in nodes):
+        return None
+    return frozenset(nodes)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -85,6 +124,23 @@ class Decision:
     steps: tuple[Step, ...]
     # Set when the engine must not act at all (no quorum): why.
     blocked: str | None = None
+
+
+def acted_on(decision: Decision, fresh: frozenset[str] | None
+             ) -> tuple[tuple[Step, ...], tuple[Step, ...]]:
+    """(the steps to take, the steps the brake counts) of a decision made after a look
+    that read only ``fresh`` (None: every node). Only the nodes read are acted on:
+    another node's state and fence history are as old as the last full look, too old to
+    confirm, fail or close its incident on. The brake still counts over the cluster
+    (rule 4): when a recovery would start, every other node the decision would open an
+    incident for counts as lost too."""
+    if fresh is None:
+        return decision.steps, decision.steps
+    acted = tuple(s for s in decision.steps if s.node in fresh)
+    if not any(s.action in (OPEN, CONFIRM, RECOVER) for s in acted):
+        return acted, acted
+    return acted, acted + tuple(s for s in decision.steps
+                                if s.node not in fresh and s.action == OPEN)
 
 
 def compute_nodes(snapshot: ClusterSnapshot, configured: Iterable[str]) -> list[NodeState]:

@@ -1,11 +1,13 @@
 """The engine's loop: look at the cluster, decide (hakari.engine.detect), act.
 
-Alerts wake it early; a full look at crm_mon, the fence history and hakari's CIB records
-every ``[cluster] reconcile_interval`` is the truth, so a lost alert costs at most one
-interval and a duplicated one nothing. Recovery of fenced hosts runs in one worker thread
-so the loop keeps looking (and keeps its heartbeat) while evacuations are in flight.
-Stopping (SIGTERM) leaves every incident resumable: its state is in the CIB and each step
-re-reads Nova before acting.
+Alerts wake it early; a full look at the CIB (node states and hakari's records) and the
+fence history every ``[cluster] reconcile_interval`` is the truth, so a lost alert costs
+at most one interval and a duplicated one nothing. Between full looks, alerts about a few
+nodes get a narrow look at just those nodes (hakari.cluster.live.look_narrow, when
+hakari.engine.detect.narrow_scope allows it), laid over the last full one. Recovery of
+fenced hosts runs in one worker thread so the loop keeps looking (and keeps its
+heartbeat) while evacuations are in flight. Stopping (SIGTERM) leaves every incident
+resumable: its state is in the CIB and each step re-reads Nova before acting.
 """
 
 from __future__ import annotations
@@ -22,13 +24,15 @@ from contextlib import ExitStack
 from hakari import config, holds, lifecycle, paths
 from hakari.alerts.spool import Spool, WakeSocket
 from hakari.cluster import ownership
+from hakari.cluster.failed_ops import ProcessFailure
 from hakari.cluster.live import Look
 from hakari.engine import detect
+from hakari.engine.process_watch import ProcessWatch
 from hakari.errors import HakariError
 from hakari.hostnames import HostNameMap
 from hakari.model import Incident
 from hakari.nova.client import Nova
-from hakari.records.failures import PROCESS, FailureBook
+from hakari.records.failures import PROCESS
 from hakari.records.journal import Journal, utcnow
 from hakari.records.store import ClusterStore, HostLock, Records, incident_id, parse_records
 from hakari.recovery.host import brake
@@ -60,6 +64,9 @@ class Parts:
     journal: Journal
     store: ClusterStore
     spool: Spool
+    # (conf, nodes, the last full look's snapshot) -> a look at those nodes only
+    # (live.look_narrow); None: every look is full.
+    look_narrow: Callable[[object, frozenset, object], Look] | None = None
 
 
 class Engine:
@@ -77,6 +84,13 @@ class Engine:
         self.stop = threading.Event()
         self.wake = threading.Event()
         self._look = parts.look
+        self._look_narrow = parts.look_narrow
+        # The whole cluster as the engine last saw it: the last full look with the
+        # narrow ones since laid over it; when that full look started (monotonic).
+        self._view: Look | None = None
+        self._view_at = 0.0
+        # (kind, node) of the alerts drained since the last look.
+        self._alerted: list[tuple[str, str]] = []
         self._connect_nova = parts.connect_nova
         self._nova = None
         self.spool = parts.spool
@@ -88,8 +102,10 @@ class Engine:
         self._slots = Slots(conf.recovery.max_parallel)
         self._computes: tuple[float, list, list] | None = None
         self._said: dict[str, str] = {}
-        # Failed nova-compute operations from the spool, until handed to process recovery.
-        self._process_alerts: list = []
+        # nova-compute failures from the CIB: which are new, and those not handed to
+        # process recovery yet (by key).
+        self._process_watch = ProcessWatch()
+        self._process_pending: dict[str, ProcessFailure] = {}
         self._process_checked = 0.0
 
     @property
@@ -135,8 +151,9 @@ class Engine:
             if self.reload.is_set():
                 self.reload.clear()
                 self.reload_config()
+                self._view = None   # what is watched may have changed: a full look
             self.beat()
-            self.reconcile()
+            self._follow_up(self.reconcile())
             self._said.pop("reconcile", None)
         except HakariError as err:
             self._say("reconcile", f"cannot reconcile: {err}", logging.ERROR)
@@ -144,6 +161,15 @@ class Engine:
             if self._said.get("reconcile") != repr(err):
                 LOG.exception("reconcile failed; trying again at the next look")
             self._said["reconcile"] = repr(err)
+
+    def _follow_up(self, decision: detect.Decision) -> None:
+        """A narrow look that opened or confirmed an incident is followed by a full look
+        as soon as the loop may look again: a recovery may have started, and the brake
+        (rule 4) then counts every node's state of now, not of the last full look."""
+        if self._view is not None and self._view.fresh is not None and any(
+                s.action in (detect.OPEN, detect.CONFIRM) for s in decision.steps):
+            self._view_at = -float("inf")
+            self.wake.set()
 
     def _listen(self, sock) -> None:
         while not self.stop.is_set():
@@ -186,13 +212,17 @@ class Engine:
         """Alerts date losses (node lost/member); the cluster's state stays the truth."""
         for item in self.spool.pending():
             event = item.event
+            self._alerted.append((event.kind, event.node))
             if event.kind == "node" and event.desc in ("member", "lost"):
                 self.memory.node_alert(event.node, event.desc == "member", event.timestamp)
             elif event.kind == "resource" and event.resource is not None:
                 r = event.resource
                 if is_process_failure(event.kind, r.rsc, r.status, r.rc, r.target_rc,
                                       self.conf.process_failure.resources):
-                    self._process_alerts.append(event)
+                    # A hint: the failure itself is read from the CIB, which shows every
+                    # node's, where this spool has only this node's.
+                    self._process_watch.hint(event.node, r.rsc, event.epoch,
+                                             time.monotonic())
             self.spool.ack(item.name)
         for bad in self.spool.quarantined:
             LOG.warning("alert spool: %s quarantined: %s", bad.name, bad.reason)
@@ -205,9 +235,9 @@ class Engine:
     def reconcile(self) -> detect.Decision:
         self.drain_alerts()
         now = utcnow()
-        seen = self._look(self.conf)
+        seen = self._observe()
         snapshot = seen.snapshot
-        self.memory.observe(snapshot, now)
+        self.memory.observe(snapshot, now, seen.fresh)
         records = parse_records(seen.attributes)
         held = holds.current(records.raw, self.conf.recovery.excluded_hosts, self.names)
         computes = detect.compute_nodes(snapshot, self.conf.cluster.compute_nodes)
@@ -219,10 +249,11 @@ class Engine:
             self._say("quorum", decision.blocked, logging.WARNING)
             return decision
         self._said.pop("quorum", None)
-        self._process_failures(records)
-        braked = self._brake(decision.steps, records.incidents, now)
+        self._process_failures(records, seen.process_failures)
+        steps, counted = detect.acted_on(decision, seen.fresh)
+        braked = self._brake(counted, records.incidents, now)
         jobs = []
-        for step in decision.steps:
+        for step in steps:
             incident = records.incidents.get(step.node)
             try:
                 job = self._apply(step, incident, braked.get(step.node))
@@ -231,7 +262,7 @@ class Engine:
                 continue
             if job is not None:
                 jobs.append(job)
-        stepped = {s.node for s in decision.steps}
+        stepped = {s.node for s in steps}
         for node, reason in braked.items():
             incident = records.incidents.get(node)
             if node not in stepped and incident is not None:
@@ -241,7 +272,35 @@ class Engine:
                     LOG.error("%s: cannot block: %s", node, err)
         if jobs:
             self._recover(jobs)
-        return decision
+        return dataclasses.replace(decision, steps=steps)
+
+    def _observe(self) -> Look:
+        """The cluster now: after alerts about a few nodes, a narrow look at them laid
+        over the last full look (detect.narrow_scope says when that is enough);
+        otherwise a full look, which becomes the view narrow looks are laid over."""
+        alerted, self._alerted = self._alerted, []
+        view, started = self._view, time.monotonic()
+        if self._look_narrow is not None and view is not None:
+            nodes = detect.narrow_scope(alerted, view.snapshot, self.memory.lost_alert,
+                                        started - self._view_at,
+                                        self.conf.cluster.reconcile_interval)
+            if nodes is not None:
+                try:
+                    seen = self._look_narrow(self.conf, nodes, view.snapshot)
+                except HakariError as err:
+                    # What a narrow read trips over, a full look may not.
+                    self._say("narrow", f"narrow look failed, looking at everything: "
+                              f"{err}", logging.WARNING)
+                else:
+                    self._said.pop("narrow", None)
+                    if seen.fresh is not None:
+                        self._view = seen.over(view)
+                        return self._view
+                    self._view, self._view_at = seen, started   # it looked at everything
+                    return seen
+        seen = self._view = self._look(self.conf)
+        self._view_at = started
+        return seen
 
     # -- safety rule 4 ----------------------------------------------------------------
 
@@ -407,33 +466,38 @@ class Engine:
             worker.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
         return not any(w.is_alive() for w in self._workers)
 
-    def _process_failures(self, records: Records) -> None:
-        """Feed failed nova-compute operations to process-failure recovery, and now and
-        then let it re-enable what it disabled. A host with an open host incident is
-        left to host recovery; alerts not handled (Nova unreachable) wait for the next
-        look. Nova is only contacted when there is something to do."""
-        pending, self._process_alerts = self._process_alerts, []
-        for event in pending:
-            incident = records.incidents.get(event.node)
-            if incident is not None and incident.state not in lifecycle.HOST_BACK:
-                continue
-            r = event.resource
-            try:
-                report = self._process_recovery().signal(
-                    self.names.to_nova(event.node), FAILURE, source="pacemaker alert",
-                    key=event.key, resource=r.rsc, task=r.task, rc=r.rc, status=r.status)
-            except HakariError as err:
-                LOG.error("%s: process failure not handled yet: %s", event.node, err)
-                self._process_alerts.append(event)
-                continue
-            if report.action not in ("wait", "nothing"):
-                LOG.warning("%s: nova-compute failing: %s (%s)", report.host,
-                            report.action, report.reason)
+    def _process_failures(self, records: Records,
+                          failures: tuple[ProcessFailure, ...]) -> None:
+        """Feed each new nova-compute failure the CIB shows, on any node, once to
+        process-failure recovery, and now and then let it re-enable what it disabled. A
+        host with an open host incident is left to host recovery; failures not handled
+        (Nova unreachable) wait for the next look. Nova is only contacted when there is
+        something to do."""
+        for failure in self._process_watch.new(failures, time.time(),
+                                               self.conf.process_failure.failure_window):
+            self._process_pending[failure.key] = failure
+        if self._process_watch.awaited(time.monotonic()):
+            self.wake.set()     # an alert's failure is not in the CIB yet: look again soon
+        for key, f in list(self._process_pending.items()):
+            incident = records.incidents.get(f.node)
+            if incident is None or incident.state in lifecycle.HOST_BACK:
+                try:
+                    report = self._process_recovery().signal(
+                        self.names.to_nova(f.node), FAILURE, source="pacemaker", key=key,
+                        resource=f.rsc, task=f.task, interval_ms=f.interval, rc=f.rc,
+                        status=f.status, fail_count=f.fail_count, failed_at=f.at)
+                except HakariError as err:
+                    LOG.error("%s: process failure not handled yet: %s", f.node, err)
+                    continue
+                if report.action not in ("wait", "nothing"):
+                    LOG.warning("%s: nova-compute failing: %s (%s)", report.host,
+                                report.action, report.reason)
+            del self._process_pending[key]
         if time.monotonic() - self._process_checked < CHECK_INTERVAL:
             return
         self._process_checked = time.monotonic()
         try:
-            if not FailureBook(self.journal).all_open(PROCESS):
+            if not self.store.failures().all_open(PROCESS):
                 return
             for report in self._process_recovery().check_open():
                 if report.action not in ("wait", "nothing"):
@@ -445,7 +509,7 @@ class Engine:
 
     def _process_recovery(self):
         return ProcessRecovery(self.nova, self.journal, Thresholds.from_config(self.conf),
-                               state_dir=self.conf.state_dir)
+                               state_dir=self.conf.state_dir, book=self.store.failures())
 
     def _say(self, key: str, message: str, level: int) -> None:
         """Log a standing condition once, not every few seconds."""

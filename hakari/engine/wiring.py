@@ -4,6 +4,7 @@ anything is opened in it; the Engine itself only works with what it is given."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 from hakari.alerts.spool import Spool
@@ -17,7 +18,10 @@ from hakari.state_dirs import make_state_dirs
 
 def build(conf, *, config_files: list[str] | None = None,
           os_cloud: str | None = None) -> Engine:
-    return Engine(conf, parts(conf), config_files=config_files, os_cloud=os_cloud)
+    # Narrow looks only here: an engine given another look (a test's) must not lay the
+    # real cluster's nodes over it.
+    return Engine(conf, dataclasses.replace(parts(conf), look_narrow=live.look_narrow),
+                  config_files=config_files, os_cloud=os_cloud)
 
 
 def parts(conf) -> Parts:

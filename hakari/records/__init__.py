@@ -1,3 +1,3 @@
-"""What hakari keeps of its work: the incident records in the CIB, the journal on
-the local disk, the retry counters of process and instance failures, and the history
-built from them."""
+"""What hakari keeps of its work: in the CIB, the incident records, the instances'
+original statuses and the process and instance failure incidents; on the local disk, the
+journal; and the history built from them."""

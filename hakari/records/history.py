@@ -1,5 +1,9 @@
-"""Incidents as the journal (and the CIB) tell them: state, timeline, per-instance results.
-Pure: events and CIB records in, documents out.
+"""Incidents as the CIB and the journal tell them. Pure: CIB records and journal events
+in, documents out.
+
+The CIB lists the incidents and their states, the same on every controller; this
+machine's journal adds the timeline and the per-instance results of those it took part
+in (and, without a cluster, is the whole story).
 """
 
 from __future__ import annotations
@@ -8,7 +12,7 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 
 from hakari.model import Incident
-from hakari.records.failures import failures_from_events
+from hakari.records.failures import Failure, failures_from_events
 from hakari.records.journal import Event
 from hakari.records.store import incidents_from_events
 
@@ -20,6 +24,10 @@ INSTANCE_EVENTS = frozenset({"evacuate-requested", "evacuate-accepted", "evacuat
 HOST = "host"
 
 
+# Said instead of a timeline this machine's journal does not have.
+ELSEWHERE = "timeline: kept on the controller that ran the recovery"
+
+
 @dataclasses.dataclass
 class Summary:
     incident: Incident
@@ -29,7 +37,15 @@ class Summary:
     instances: dict[str, dict]
     kind: str = HOST
 
-    def counts(self) -> dict[str, int]:
+    @property
+    def here(self) -> bool:
+        """Whether this machine's journal has the incident's timeline and results."""
+        return bool(self.timeline)
+
+    def counts(self) -> dict[str, int] | None:
+        """Instances per result; None when only another controller's journal knows."""
+        if not self.here:
+            return None
         counts = {"evacuated": 0, "skipped": 0, "failed": 0}
         for i in self.instances.values():
             counts[i["result"]] = counts.get(i["result"], 0) + 1
@@ -43,14 +59,16 @@ class Summary:
             "updated_at": inc.updated_at.isoformat() if inc.updated_at else None,
             "reason": inc.reason, "source": self.source, "counts": self.counts(),
             "instances": list(self.instances.values()),
+            "timeline_here": self.here,
             "timeline": [_event_doc(e) for e in self.timeline
                          if verbose or e.event not in INSTANCE_EVENTS]}
 
 
-def summarize(events: Iterable[Event], cib: Mapping[str, Incident] | None = None
-              ) -> list[Summary]:
-    """One summary per incident, oldest loss first. ``cib``: node -> the incident its
-    CIB attribute holds, which wins over the journal for that incident's state."""
+def summarize(events: Iterable[Event], cib: Mapping[str, Incident] | None = None,
+              failures: Mapping[str, Failure] | None = None) -> list[Summary]:
+    """One summary per incident, oldest loss first. ``cib``: node -> the host incident
+    its CIB attribute holds; ``failures``: id -> a failure incident the CIB holds. The
+    CIB's state wins over the journal's."""
     events = list(events)
     found = incidents_from_events(events)
     timelines: dict[str, list[Event]] = {}
@@ -78,17 +96,20 @@ def summarize(events: Iterable[Event], cib: Mapping[str, Incident] | None = None
     for inc_id, (incident, host) in found.items():
         summaries[inc_id] = Summary(incident, host, "journal", timelines.get(inc_id, []),
                                     results.get(inc_id, {}))
-    for inc_id, f in failures_from_events(events).items():
-        # Process/instance incidents: the node is the target (host or instance id) and
-        # "lost_at" the moment the failure was first reported.
-        incident = Incident(id=inc_id, node=f.target, lost_at=f.opened_at, state=f.state,
-                            updated_at=f.updated_at, reason=f.reason)
-        summaries[inc_id] = Summary(incident, f.host, "journal", timelines.get(inc_id, []),
-                                    results.get(inc_id, {}), f.kind)
+    for source, found in (("journal", failures_from_events(events)),
+                          ("cib", failures or {})):
+        for inc_id, f in found.items():
+            # Process/instance incidents: the node is the target (host or instance id)
+            # and "lost_at" the moment the failure was first reported.
+            incident = Incident(id=inc_id, node=f.target, lost_at=f.opened_at,
+                                state=f.state, updated_at=f.updated_at, reason=f.reason)
+            summaries[inc_id] = Summary(incident, f.host, source, timelines.get(inc_id, []),
+                                        results.get(inc_id, {}), f.kind)
     for node, incident in (cib or {}).items():
         s = summaries.get(incident.id)
         if s is None:
-            summaries[incident.id] = Summary(incident, node, "cib", [], {})
+            summaries[incident.id] = Summary(incident, node, "cib",
+                                             timelines.get(incident.id, []), {})
         else:
             s.incident, s.source = incident, "cib"
     return sorted(summaries.values(), key=lambda s: s.incident.lost_at)
@@ -111,15 +132,18 @@ def render_text(summaries: list[Summary], *, timeline: bool = False) -> str:
     for s in summaries:
         c = s.counts()
         # DONE: instances evacuated (host) or brought back to ACTIVE (instance).
-        done = c["evacuated"] + c.get("recovered", 0)
+        numbers = ["-"] * 3 if c is None else \
+            [str(c["evacuated"] + c.get("recovered", 0)), str(c["skipped"]), str(c["failed"])]
         rows.append([s.incident.id, s.kind, s.host or "-", s.incident.state,
-                     s.incident.lost_at.isoformat(sep=" "), str(done),
-                     str(c["skipped"]), str(c["failed"]), s.incident.reason[:60]])
+                     s.incident.lost_at.isoformat(sep=" "), *numbers,
+                     s.incident.reason[:60]])
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
     if timeline:
         for s in summaries:
             lines += ["", f"{s.incident.id} ({s.host}, {s.incident.state}):"]
+            if not s.here:
+                lines.append(f"  {ELSEWHERE}")
             for e in s.timeline:
                 if e.event in INSTANCE_EVENTS:
                     continue

@@ -1,9 +1,9 @@
 """The local, append-only incident journal: one JSON object per line.
 
-The audit trail of every recovery (who decided what, when, with which Nova request id)
-and the only incident state on a machine without a cluster. Nova stays the truth about
-instances: the journal is never the reason an instance is or is not evacuated, except
-to wait a little after an evacuate request whose answer was lost (see evacuator).
+The audit trail of every recovery this machine ran (who decided what, when, with which
+Nova request id), and the only incident state on a machine without a cluster. Within a
+cluster nothing is decided from it: each controller has its own, and the engine moves
+between them; the CIB and Nova hold what decisions need.
 
 Each append is one ``write`` on an O_APPEND descriptor followed by fsync, so records
 from concurrent writers (the engine and an operator's CLI) never interleave, and a

@@ -7,7 +7,8 @@ read by fence_hakari before it re-enables a returning host) plus the journal.
 
 The attribute holds one line of JSON: ``{"id","state","lost_at","updated_at","reason"}``.
 Only the engine or an operator's `hakari evacuate` writes it (one writer at a time per
-host, see ``HostLock``).
+host, see ``HostLock``). Beside it, ``hakari-originals`` keeps what the incident's
+instances were before its first evacuation, for whichever controller finishes it.
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ import fcntl
 import json
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from hakari import lifecycle
 from hakari.cluster import attributes as cluster_attributes
 from hakari.errors import HakariError
-from hakari.model import FENCED_ATTRIBUTE, INCIDENT_ATTRIBUTE, Incident
+from hakari.model import FENCED_ATTRIBUTE, INCIDENT_ATTRIBUTE, ORIGINALS_ATTRIBUTE, Incident
+from hakari.records.failures import ClusterFailureBook, FailureBook
 from hakari.records.journal import Event, Journal, utcnow
 
 
@@ -68,6 +70,38 @@ def from_record(node: str, raw: str | None) -> Incident | None:
                         retried_at=_time(d.get("retried_at")))
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
+
+
+# At most this many instances' original statuses are kept per incident (about 40 kB).
+# One left out is unknown: untouched since the loss, its status in Nova is still its
+# own; with an attempt behind it, it counts as arrived ACTIVE or SHUTOFF alike
+# (policy.expected_statuses), as when no record is left at all.
+ORIGINALS_LIMIT = 1000
+ORIGINALS_EVENT = "originals"
+
+
+def originals_value(statuses: Mapping[str, str], limit: int = ORIGINALS_LIMIT) -> dict:
+    """``statuses`` (instance id -> status) grouped by status, at most ``limit`` ids.
+    SHUTOFF ones are kept first: that status changes what hakari asks of Nova (stop at
+    the destination) and what counts as arrived; ACTIVE and ERROR both arrive ACTIVE."""
+    ids = sorted(statuses, key=lambda i: (statuses[i] != "SHUTOFF", i))
+    groups: dict[str, list[str]] = {}
+    for i in ids[:limit]:
+        groups.setdefault(statuses[i], []).append(i)
+    return {"statuses": groups, "omitted": max(0, len(ids) - limit)}
+
+
+def statuses_of(value) -> dict[str, str] | None:
+    """The statuses in an originals_value, or None when it is not one."""
+    groups = value.get("statuses") if isinstance(value, dict) else None
+    if not isinstance(groups, dict):
+        return None
+    found = {}
+    for status, ids in groups.items():
+        if not isinstance(ids, list):
+            return None
+        found.update((str(i), str(status)) for i in ids)
+    return found
 
 
 def read_record(node: str, timeout: float, attributes=cluster_attributes) -> Incident | None:
@@ -176,6 +210,28 @@ class LocalStore:
         self.journal.append(state_event(incident, host))
         return incident
 
+    def originals(self, incident: Incident) -> dict[str, str] | None:
+        """Instance id -> status before the incident's first evacuation, as kept by
+        keep_originals; None when nothing was kept for this incident."""
+        found = None
+        for e in self.journal.read(incident.id):
+            if e.event == ORIGINALS_EVENT:
+                found = statuses_of(e.detail)
+        return found
+
+    def keep_originals(self, incident: Incident, host: str,
+                       statuses: Mapping[str, str]) -> None:
+        """Record ``statuses`` once per incident, before its first evacuate request."""
+        self.journal.record(incident.id, host, ORIGINALS_EVENT, **originals_value(statuses))
+
+    def forget_originals(self, incident: Incident) -> None:
+        """The incident is over (the journal keeps them as history)."""
+
+    def failures(self) -> FailureBook:
+        """The process and instance failure incidents kept where this store keeps its
+        incidents."""
+        return FailureBook(self.journal)
+
     def transition(self, incident: Incident, host: str, state: str, reason: str = "", *,
                    by: str = lifecycle.ENGINE, **decided) -> Incident:
         """Move the incident to ``state`` if hakari.lifecycle allows ``by`` to; raises
@@ -218,6 +274,34 @@ class ClusterStore(LocalStore):
                                 timeout=self._timeout)
         self.journal.append(state_event(incident, host))
         return incident
+
+    def originals(self, incident: Incident) -> dict[str, str] | None:
+        raw = self._attributes.query(incident.node, ORIGINALS_ATTRIBUTE,
+                                     timeout=self._timeout)
+        try:
+            value = json.loads(raw) if raw else None
+        except ValueError:
+            value = None
+        # Another incident's record (an earlier loss of the host) is none of this one's.
+        if not isinstance(value, dict) or value.get("incident") != incident.id:
+            return None
+        return statuses_of(value)
+
+    def keep_originals(self, incident: Incident, host: str,
+                       statuses: Mapping[str, str]) -> None:
+        # In the CIB, on the lost node: whichever controller finishes the recovery reads
+        # it there; the journal only keeps the history.
+        value = {"incident": incident.id, **originals_value(statuses)}
+        self._attributes.update(incident.node, ORIGINALS_ATTRIBUTE,
+                                json.dumps(value, separators=(",", ":")),
+                                timeout=self._timeout)
+        super().keep_originals(incident, host, statuses)
+
+    def forget_originals(self, incident: Incident) -> None:
+        self._attributes.delete(incident.node, ORIGINALS_ATTRIBUTE, timeout=self._timeout)
+
+    def failures(self) -> FailureBook:
+        return ClusterFailureBook(self.journal, self._timeout, self._attributes)
 
 
 class HostLock:

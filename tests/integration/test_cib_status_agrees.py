@@ -40,13 +40,23 @@ def crm_mon(cib: pathlib.Path):
     return parse_crm_mon(tool(["crm_mon", "-1", "--output-as=xml"], cib).stdout)
 
 
-@pytest.fixture(params=["whole", "pruned"])
+@pytest.fixture(params=["whole", "pruned", "streamed"])
 def parsing(request, monkeypatch):
-    """Both ways a CIB is parsed: whole (small ones) and pruned while parsing (large
-    ones): every agreement test runs through each."""
+    """Every way a CIB is parsed: whole (small saved ones), pruned while parsing (large
+    saved ones), and as cibadmin writes it (a look: pruned, in pieces, its configuration
+    unpacked once while the rest arrives): every agreement test runs through each."""
     if request.param == "pruned":
         monkeypatch.setattr(cib_status, "PRUNE_ABOVE", 0)
+    elif request.param == "streamed":
+        monkeypatch.setattr(sys.modules[__name__], "parse_cib", streamed)
     return request.param
+
+
+def streamed(data: bytes):
+    tree = cib_status.CibFeed()
+    for start in range(0, len(data), 4096):
+        tree.feed(data[start:start + 4096])
+    return tree.snapshot(tree.close())
 
 
 def assert_agrees(cib: pathlib.Path) -> None:

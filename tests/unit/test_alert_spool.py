@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hakari.alerts import agent, record
+from hakari.alerts import agent, record, spoolio
 from hakari.alerts.spool import Spool, WakeSocket
 from tests.agents_helpers import corpus_envs
 from tests.unit.test_alert_record import FENCING, NAMES, NODE, odd_text
@@ -34,7 +34,9 @@ def alert(env, conf):
 
 
 def files(state_dir):
-    return sorted(p.name for p in (state_dir / "spool").iterdir() if p.is_file())
+    """The events spooled (names starting with "." are the spool's own)."""
+    return sorted(p.name for p in (state_dir / "spool").iterdir()
+                  if p.is_file() and not p.name.startswith("."))
 
 
 def test_a_cluster_event_seen_by_every_node_lands_once(state):
@@ -202,6 +204,47 @@ def test_prune_forgets_old_acknowledgements_and_stale_temp_files(state):
     assert spool.pending() == []
 
 
+def test_the_agent_prunes_its_own_spool_at_most_every_interval(state):
+    """A node that never runs the engine spools every alert it runs, and nobody reads
+    them: its alerts forget the old ones themselves, cheaply."""
+    state_dir, conf = state
+    spool = Spool(str(state_dir))
+    assert alert(FENCING, conf) == 0                 # prunes (nothing yet), marks the time
+    mark = state_dir / "spool" / spoolio.PRUNE_MARK
+    assert mark.exists()
+    [old] = files(state_dir)
+    tmp = state_dir / "spool" / ".tmp-x.json.1"
+    tmp.write_text("")
+    long_ago = time.time() - spoolio.PENDING_MAX_AGE - 60
+    for path in (state_dir / "spool" / old, tmp):
+        os.utime(path, (long_ago, long_ago))
+    env = dict(NODE)
+    assert alert(env, conf) == 0                     # pruned less than PRUNE_EVERY ago
+    assert old in files(state_dir) and tmp.exists()
+    due = time.time() - spoolio.PRUNE_EVERY - 1
+    os.utime(mark, (due, due))
+    assert alert({**NODE, "CRM_alert_timestamp_epoch": "1795472599"}, conf) == 0
+    assert old not in files(state_dir) and not tmp.exists()
+    assert len(spool.pending()) == 2 and spool.quarantined == []
+    # An engine reading meanwhile takes a file gone between its listing and its read,
+    # or its acknowledgement, as handled: no error, nothing quarantined.
+    [first, second] = spool.pending()
+    os.unlink(state_dir / "spool" / first.name)
+    spool.ack(first.name)
+    assert spool.stuck == {} and [i.name for i in spool.pending()] == [second.name]
+
+
+def test_a_failing_prune_never_fails_the_alert(state, monkeypatch, capsys):
+    state_dir, conf = state
+
+    def fails(spool, now):
+        raise PermissionError(13, "Permission denied")
+    monkeypatch.setattr(spoolio, "prune_if_due", fails)
+    assert alert(FENCING, conf) == 0
+    assert len(files(state_dir)) == 1
+    assert capsys.readouterr().err.startswith("hakari-alert: cannot prune ")
+
+
 def test_long_attribute_values_round_trip(state):
     state_dir, conf = state
     env = {**NODE, "CRM_alert_kind": "attribute", "CRM_alert_attribute_name": "hakari-note",
@@ -220,7 +263,7 @@ def test_concurrent_copies_of_one_event_land_once(state, tmp_path):
     procs = [subprocess.Popen([sys.executable, "-m", "hakari.alerts.agent"], env=env)
              for _ in range(8)]
     assert [p.wait(timeout=60) for p in procs] == [0] * 8
-    assert len(os.listdir(state_dir / "spool")) == 1
+    assert len(files(state_dir)) == 1
 
 
 @settings(max_examples=300, deadline=None,

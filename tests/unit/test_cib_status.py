@@ -214,3 +214,40 @@ def test_a_fenced_remote_retrying_its_connection_is_online_but_not_connected():
     # Past reconnect_interval the pending start expires, like any of its history.
     later = {n.name: n for n in parse_cib(data, now=retry + 6).nodes}
     assert not later["compute1"].online and not later["compute1"].unclean
+
+
+# The XPath the CIB manager evaluates for a narrow read and the test the derivation makes
+# itself must pick the same history entries.
+_SUSPECT_XPATH = etree.XPath(f"lrm_rsc_op{cib_status._SUSPECT}")
+
+
+def _both(entry) -> tuple[bool, bool]:
+    return bool(_SUSPECT_XPATH(entry)), cib_status._suspect(entry)
+
+
+def test_suspect_entries_as_the_xpath_picks_them_in_the_corpus():
+    picked = 0
+    for path in sorted((DATA / "cib").glob("*.xml")):
+        for entry in etree.parse(str(path)).iter("lrm_resource"):
+            xpath, python = _both(entry)
+            assert xpath == python, (path.name, etree.tostring(entry)[:300])
+            picked += xpath
+    assert picked > 20
+
+
+_OP_ATTRS = st.fixed_dictionaries({}, optional={
+    "op-status": st.sampled_from(["0", "1", "-1", "4", ""]),
+    "rc-code": st.sampled_from(["0", "7", "1", "8", ""]),
+    "operation": st.sampled_from(["monitor", "stop", "start", "probe", ""]),
+    "interval": st.sampled_from(["0", "10000", ""]),
+})
+
+
+@given(st.lists(_OP_ATTRS, max_size=3))
+@settings(max_examples=300, deadline=None)
+def test_suspect_entries_as_the_xpath_picks_them_whatever_is_missing(ops):
+    entry = etree.Element("lrm_resource", id="r")
+    for attrs in ops:
+        etree.SubElement(entry, "lrm_rsc_op", attrs)
+    xpath, python = _both(entry)
+    assert xpath == python

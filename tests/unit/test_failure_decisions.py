@@ -1,5 +1,6 @@
-"""Process and instance failures: the pure decisions, the journal records, the history view,
-and the I/O loops against an in-memory Nova double."""
+"""Process and instance failures: the pure decisions, the records (journal alone, or the
+CIB through the real crm_attribute on an offline CIB), the history view, and the I/O
+loops against an in-memory Nova double."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import pytest
 
 from hakari.recovery.instance import decision as idec
 from hakari.recovery.process import decision as pd
-from hakari.records.failures import (INSTANCE, PROCESS, FailureBook, failures_from_events,
+from hakari.records.failures import (INSTANCE, MAX_SIGNALS, PROCESS, ClusterFailureBook,
+                                      FailureBook, failure_book, failures_from_events,
                                       new_failure, open_failure)
 from hakari.records.history import render_text, summarize
 from hakari.recovery.instance.recovery import InstanceRecovery, Settings
@@ -115,6 +117,9 @@ def test_process_reenable_only_hakaris_disable_when_up_and_quiet():
     assert pd.decide(pd.HEALTHY, down, "DISABLED", [ago(1)], T0, LIMITS).action == pd.WAIT
     # A failure while disabled keeps it disabled.
     assert pd.decide(pd.FAILURE, ours, "DISABLED", [T0], T0, LIMITS).action == pd.WAIT
+    # Disabled by hakari though the record missed it (Nova's reason says whose it is).
+    step = pd.decide(pd.CHECK, ours, "DETECTED", [ago(400)], T0, LIMITS)
+    assert step.action == pd.ENABLE and step.state == "ENABLED"
     # Someone enabled it: close without touching Nova.
     assert pd.decide(pd.CHECK, service(), "DISABLED", [ago(1)], T0, LIMITS).action == pd.CLOSE
     assert pd.decide(pd.CHECK, service(), None, [], T0, LIMITS).action == pd.NOTHING
@@ -151,8 +156,8 @@ def test_failure_incidents_in_journal_and_incidents_view(tmp_path):
     events = list(journal.read())
     found = failures_from_events(events)
     assert found[f.id].state == "RECOVERED" and not found[f.id].open
-    assert open_failure(events, PROCESS, "node1").state == "DISABLED"
-    assert open_failure(events, INSTANCE, "s1") is None
+    assert open_failure(found.values(), PROCESS, "node1").state == "DISABLED"
+    assert open_failure(found.values(), INSTANCE, "s1") is None
     # The host incident store does not see them.
     from hakari.records.store import LocalStore
     assert LocalStore(journal).current("node1") is None
@@ -212,41 +217,76 @@ class NovaDouble:
         return self.svc, "req-e"
 
 
-def recovery(nova, tmp_path, **kw):
+@pytest.fixture(params=["journal", "cib"])
+def books(request, tmp_path):
+    """books(controller) -> a failure book with that controller's own journal: the
+    journal alone (every controller then shares one, as on a single machine), or the
+    CIB, an offline one the real Pacemaker tools write."""
+    if request.param == "cib":
+        request.getfixturevalue("offline_cib")()
+
+    def make(controller="ctl1"):
+        if request.param == "journal":
+            return FailureBook(Journal.open(str(tmp_path / "state")))
+        return ClusterFailureBook(Journal.open(str(tmp_path / controller)))
+
+    return make
+
+
+def recovery(nova, book, **kw):
     settings = Settings(**dict(dict(max_attempts=2, verify_timeout=1, poll_interval=0.01), **kw))
-    return InstanceRecovery(nova, Journal.open(str(tmp_path)), Policy(), settings,
-                            sleep=lambda s: None)
+    return InstanceRecovery(nova, book.journal, Policy(), settings, sleep=lambda s: None,
+                            book=book)
 
 
-def test_instance_recovery_starts_and_is_idempotent(tmp_path):
+def test_instance_recovery_starts_and_is_idempotent(books):
     nova = NovaDouble(server("SHUTOFF"))
-    rep = recovery(nova, tmp_path).run("s1")
+    rep = recovery(nova, books()).run("s1")
     assert rep.result == "recovered" and rep.attempts == 1 and nova.calls == ["start"]
-    again = recovery(nova, tmp_path).run("s1")
+    again = recovery(nova, books()).run("s1")
     assert again.result == "healthy" and again.incident is None and nova.calls == ["start"]
 
 
-def test_instance_retry_limit_holds_across_runs(tmp_path):
+def test_instance_retry_limit_holds_across_runs_and_controllers(books):
     nova = NovaDouble(server("ERROR"))
     nova.fail_actions = True
-    rep = recovery(nova, tmp_path).run("s1")
+    rep = recovery(nova, books()).run("s1")
     assert rep.result == "failed" and rep.attempts == 2 and len(nova.calls) == 2
     assert "retry limit" in rep.reason
-    again = recovery(nova, tmp_path).run("s1")
+    # Another controller, its journal empty: the limit holds all the same.
+    again = recovery(nova, books("ctl2")).run("s1")
     assert again.result == "failed" and len(nova.calls) == 2 and again.incident == rep.incident
     # Fixed by someone else: the incident closes; a later failure starts a fresh count.
     nova.srv = dataclasses.replace(nova.srv, status="ACTIVE")
-    closed = recovery(nova, tmp_path).run("s1")
+    closed = recovery(nova, books()).run("s1")
     assert closed.result == "recovered" and closed.incident == rep.incident
+    assert books("ctl3").current(INSTANCE, "s1") is None
 
 
-def test_process_recovery_disables_then_reenables_its_own(tmp_path):
+def test_an_attempt_is_counted_before_it_is_made(books):
+    nova = NovaDouble(server("SHUTOFF"))
+    book = books()
+
+    def dies(sid):
+        raise KeyboardInterrupt  # the process dies while Nova is being asked
+    nova.start_server = dies
+    with pytest.raises(KeyboardInterrupt):
+        recovery(nova, book).run("s1")
+    f = books("ctl2").current(INSTANCE, "s1")
+    assert f.state == "RECOVERING" and f.attempts == 1
+
+
+def test_process_recovery_disables_then_reenables_its_own(books):
     nova = NovaDouble(server(), service())
-    rec = ProcessRecovery(nova, Journal.open(str(tmp_path)), LIMITS)
+    rec = ProcessRecovery(nova, None, LIMITS, book=books())
     first = rec.signal("node1", pd.FAILURE, source="test", key="k1", now=T0)
     assert first.action == pd.WAIT and nova.calls == []
     dup = rec.signal("node1", pd.FAILURE, source="test", key="k1", now=T0)
     assert dup.action == pd.NOTHING
+    # The engine failed over: its successor counts the same failure once, too.
+    other = ProcessRecovery(nova, None, LIMITS, book=books("ctl2"))
+    assert other.signal("node1", pd.FAILURE, source="test", key="k1", now=T0).action == \
+        pd.NOTHING
     rec.signal("node1", pd.FAILURE, source="test", key="k2", now=T0)
     third = rec.signal("node1", pd.FAILURE, source="test", key="k3", now=T0)
     assert third.action == pd.DISABLE and nova.calls == ["disable"]
@@ -255,3 +295,41 @@ def test_process_recovery_disables_then_reenables_its_own(tmp_path):
     [done] = rec.check_open(now=T0 + dt.timedelta(seconds=3600))
     assert done.action == pd.ENABLE and nova.calls == ["disable", "enable"]
     assert rec.check_open(now=T0 + dt.timedelta(seconds=4000)) == []
+
+
+def test_signals_are_bounded_and_records_round_trip(books):
+    book = books()
+    f = new_failure(PROCESS, "node1", "node1", "failing", T0)
+    for i in range(MAX_SIGNALS + 5):
+        f = f.with_signal(T0 + dt.timedelta(seconds=i), f"k{i}")
+    f = book.save(f)
+    back = books("ctl2").current(PROCESS, "node1")
+    assert back == f and len(back.signals) == MAX_SIGNALS
+    assert back.counted(f"k{MAX_SIGNALS + 4}") and not back.counted("k0")
+    assert [x.id for x in books("ctl2").all_open(PROCESS)] == [f.id]
+
+
+def test_closed_records_leave_the_cib_when_a_later_incident_opens(offline_cib, tmp_path,
+                                                                   monkeypatch):
+    from hakari.records import failures
+
+    offline_cib()
+    book = ClusterFailureBook(Journal.open(str(tmp_path / "state")))
+    old = book.transition(book.save(new_failure(INSTANCE, "s1", "node1", "x", T0)),
+                          "RECOVERED", "ok")
+    later = old.updated_at + failures.CLOSED_RETENTION + dt.timedelta(seconds=1)
+    monkeypatch.setattr(failures, "utcnow", lambda: later)
+    book.save(new_failure(INSTANCE, "s2", "node1", "y", later))
+    assert [f.target for f in book.all().values()] == ["s2"]
+    # The journal still has the closed one.
+    assert old.id in failures_from_events(book.journal.read())
+
+
+def test_the_book_is_the_journal_without_a_cluster(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))     # no Pacemaker tools here
+    assert not failure_book(Journal.open(str(tmp_path / "state"))).cluster
+
+
+def test_the_book_is_the_cibs_with_one(offline_cib, tmp_path):
+    offline_cib()
+    assert failure_book(Journal.open(str(tmp_path / "state"))).cluster

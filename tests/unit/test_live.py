@@ -3,12 +3,16 @@ reads from their answers, and how each way a tool can fail is reported."""
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
 
+from bench import cibgen
 from hakari import config
 from hakari.cluster import live
+from hakari.cluster.cib_status import parse_cib
+from hakari.engine import detect
 from hakari.errors import (ClusterNotConnected, ParseError, ToolFailed, ToolNotFound,
                            ToolTimeout)
 from tests.conftest import DATA
@@ -109,3 +113,26 @@ def test_hanging_tool_is_killed(bindir, conf):
     with pytest.raises(ToolTimeout, match="no answer within 1s"):
         live.look(conf)
     assert time.monotonic() - start < 8
+
+
+def test_a_cib_is_read_as_cibadmin_writes_it(bindir, conf, tmp_path):
+    # Many pieces (the runner reads 64 kB at a time), parsed as they come: the same
+    # states as the whole document parsed at once.
+    cloud = cibgen.to_bytes(cibgen.generate(128, 3))
+    assert len(cloud) > 10 * 65536
+    tools(bindir, tmp_path, cib=cloud)
+    snap = live.look(conf).snapshot
+    assert snap.nodes == parse_cib(cloud).nodes
+    assert sum(detect.is_lost(n) for n in snap.nodes) == 3
+
+
+def test_a_started_cib_query_not_collected_is_killed(bindir, tmp_path):
+    pidfile = tmp_path / "pid"
+    shell_tool(bindir, "cibadmin", f"echo $$ > {pidfile}\nexec sleep 60")
+    with live.start_cib():
+        deadline = time.monotonic() + 10
+        while not pidfile.exists() or not pidfile.read_text().strip():
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    with pytest.raises(ProcessLookupError):
+        os.kill(int(pidfile.read_text()), 0)

@@ -6,7 +6,8 @@ import datetime as dt
 
 from hakari import lifecycle
 from hakari.model import Incident
-from hakari.records.history import render_text, summarize
+from hakari.records.failures import PROCESS, Failure
+from hakari.records.history import ELSEWHERE, render_text, summarize
 from hakari.records.journal import Event
 
 T0 = dt.datetime(2026, 1, 1, 7, 0, tzinfo=dt.timezone.utc)
@@ -66,3 +67,22 @@ def test_evacuated_by_a_run_that_died_counts_as_evacuated():
                      "evacuated_before": True, "dest_host": "node3"})]
     [s] = summarize(events)
     assert s.counts()["evacuated"] == 1
+
+
+def test_the_cibs_incidents_show_with_or_without_this_machines_timeline():
+    process = Failure("process-node3-x", PROCESS, "node3", "node3", T0, "DISABLED", "failing")
+    cib = {"node2": Incident("i9", "node2", T0, lifecycle.EVACUATED),
+           "node4": Incident("i1", "node4", T0, lifecycle.EVACUATING)}
+    events = [state("i1", lifecycle.EVACUATING, node="node4"),
+              Event(T0, "i1", "node4", "result", "a", None, {"result": "evacuated"})]
+    got = {s.incident.id: s for s in summarize(events, cib, {process.id: process})}
+    assert got[process.id].kind == PROCESS and got[process.id].source == "cib"
+    assert got[process.id].incident.state == "DISABLED"
+    elsewhere, here = got["i9"].document(), got["i1"].document()
+    assert elsewhere["timeline_here"] is False and elsewhere["counts"] is None
+    assert here["timeline_here"] is True and here["counts"]["evacuated"] == 1
+    text = render_text(list(got.values()), timeline=True)
+    table = text.split("\n\n")[0].splitlines()
+    [row] = [line for line in table if line.startswith("i9 ")]
+    assert row.split()[6:9] == ["-", "-", "-"]
+    assert text.count(ELSEWHERE) == 2        # i9 and the process incident

@@ -12,9 +12,9 @@ import pytest
 from hakari import lifecycle
 from hakari.model import Incident
 from hakari.records.journal import Event, Journal, JournalError, ensure_state_dir
-from hakari.records.store import (ClusterStore, HostLock, LocalStore, StoreError,
-                                   from_record, incident_id, to_record)
-from hakari.recovery.host.recovery import remember
+from hakari.records.store import (ORIGINALS_LIMIT, ClusterStore, HostLock, LocalStore,
+                                   StoreError, from_record, incident_id, originals_value,
+                                   statuses_of, to_record)
 
 T0 = dt.datetime(2026, 1, 1, 7, 0, 5, tzinfo=dt.timezone.utc)
 
@@ -101,6 +101,9 @@ class FakeAttributes:
     def update(self, node, name, value, timeout=None):
         self.values[(node, name)] = value
 
+    def delete(self, node, name, timeout=None):
+        self.values.pop((node, name), None)
+
 
 def test_cluster_store_writes_cib_then_journal(tmp_path):
     attrs = FakeAttributes()
@@ -128,14 +131,34 @@ def test_host_lock_is_exclusive(tmp_path):
         pass
 
 
-def test_remember_names_states_and_unanswered_requests():
-    ev = [Event(T0, "i", "h", "evacuate-requested", "a", None,
-                {"name": "web", "original_status": "SHUTOFF"}),
-          Event(T0, "i", "h", "evacuate-requested", "b", None, {"name": "db"}),
-          Event(T0, "i", "h", "evacuate-accepted", "b", "req"),
-          Event(T0, "i", "h", "evacuate-requested", "c", None, {}),
-          Event(T0 + dt.timedelta(seconds=30), "i", "h", "evacuate-unknown", "c", None, {})]
-    m = remember(ev)
-    assert m.names == {"a": "web", "b": "db"}
-    assert m.original_status == {"a": "SHUTOFF"}
-    assert m.unanswered == {"a": T0, "c": T0 + dt.timedelta(seconds=30)}
+def test_originals_keep_shutoff_first_within_the_bound():
+    statuses = {f"a{i:04}": "ACTIVE" for i in range(ORIGINALS_LIMIT)}
+    statuses |= {"z-stopped": "SHUTOFF", "y-error": "ERROR"}
+    value = originals_value(statuses)
+    assert value["omitted"] == 2
+    kept = statuses_of(value)
+    assert len(kept) == ORIGINALS_LIMIT and kept["z-stopped"] == "SHUTOFF"
+    assert statuses_of(originals_value({"a": "ACTIVE", "b": "SHUTOFF"})) == \
+        {"a": "ACTIVE", "b": "SHUTOFF"}
+    assert statuses_of({"statuses": {"ACTIVE": "not a list"}}) is None
+    assert statuses_of("junk") is None
+
+
+@pytest.mark.parametrize("kind", ["local", "cluster"])
+def test_originals_are_kept_per_incident(tmp_path, kind):
+    attrs = FakeAttributes()
+    j = Journal.open(str(tmp_path))
+    store = LocalStore(j) if kind == "local" else ClusterStore(j, attributes=attrs)
+    first = Incident("node2-1", "node2", T0, lifecycle.EVACUATING)
+    assert store.originals(first) is None
+    store.keep_originals(first, "compute2", {"a": "SHUTOFF", "b": "ACTIVE"})
+    assert store.originals(first) == {"a": "SHUTOFF", "b": "ACTIVE"}
+    # A later loss of the same host is another incident: nothing kept for it yet.
+    assert store.originals(Incident("node2-2", "node2", T0, lifecycle.EVACUATING)) is None
+    [event] = [e for e in j.read("node2-1") if e.event == "originals"]
+    assert event.detail["statuses"] == {"SHUTOFF": ["a"], "ACTIVE": ["b"]}
+    store.forget_originals(first)
+    if kind == "cluster":
+        assert json.loads(attrs.values.get(("node2", "hakari-originals"), "null")) is None
+        attrs.values[("node2", "hakari-originals")] = "{broken"
+        assert store.originals(first) is None

@@ -16,7 +16,7 @@ import pytest
 
 from tests import bad_input_files
 from tests.conftest import DATA
-from tests.fake_tools import SAFE_PATH, fake_tool, path_with
+from tests.fake_tools import SAFE_PATH, fake_tool, path_with, shell_tool
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 CIB = (DATA / "cib" / "hand_members-node2-down.xml").read_bytes()
@@ -156,6 +156,22 @@ def test_a_hanging_cibadmin(conf_file, tmp_path):
     elapsed = time.monotonic() - start
     assert_one_line_error(proc, "cibadmin: no answer within 1s")
     assert elapsed < 10
+
+
+def test_a_broken_configuration_stops_the_cibadmin_started_early(tmp_path):
+    # cibadmin starts before the configuration is read (its time overlaps ours); a
+    # broken configuration is still the error reported, and the tool does not linger.
+    bindir = tmp_path / "bin"
+    pidfile = tmp_path / "cibadmin.pid"
+    shell_tool(bindir, "cibadmin", f"echo $$ > {pidfile}\nexec sleep 120")
+    bad = tmp_path / "bad.conf"
+    bad.write_text("[cluster]\ntool_timeout = soon\n")
+    start = time.monotonic()
+    assert_one_line_error(hakari(bad, path=path_with(bindir), timeout=30), "tool_timeout")
+    assert time.monotonic() - start < 10
+    pid = int(pidfile.read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
 
 
 def test_cibadmin_not_connected(conf_file, tmp_path):

@@ -20,20 +20,25 @@ OPENSTACK = PARSER.format("openstacksdk: 0.2-0.3 s")
 # Importing module -> (the modules it may import inside a function, why).
 LAZY = {
     "hakari.commands": ({"hakari.config"}, PARSER.format("oslo.config: 35 ms")),
+    "hakari.commands.api": (
+        {"hakari.api.server", "hakari.api.wiring"},
+        PARSER.format("the api extra (keystonemiddleware, oslo.policy, SQLAlchemy, WebOb) "
+                      "with openstacksdk: 0.9 s; the extra may not be installed at all")),
     "hakari.commands.apply_cib": ({"hakari.cluster_config.cib_apply"}, CIB),
     "hakari.commands.engine": ({"hakari.engine.wiring"}, OPENSTACK),
     "hakari.commands.evacuate": ({"hakari.recovery.host.manual"}, OPENSTACK),
     "hakari.commands.hold": ({"hakari.operator"}, CIB),
     "hakari.commands.incidents": (
-        {"hakari.holds", "hakari.cluster.attributes", "hakari.records.history",
-         "hakari.records.store"}, CIB),
+        {"hakari.holds", "hakari.cluster.attributes", "hakari.records.failures",
+         "hakari.records.history", "hakari.records.store"}, CIB),
     "hakari.commands.install": ({"hakari.install"},
                                 PARSER.format("oslo.config's sample generator: 55 ms")),
     "hakari.commands.notify": (
-        {"hakari.nova.client", "hakari.recovery.process.recovery"}, OPENSTACK),
+        {"hakari.nova.client", "hakari.records.failures",
+         "hakari.recovery.process.recovery"}, OPENSTACK),
     "hakari.commands.recover_instance": (
-        {"hakari.nova.client", "hakari.records.store", "hakari.recovery.instance.recovery"},
-        OPENSTACK),
+        {"hakari.nova.client", "hakari.records.failures", "hakari.records.store",
+         "hakari.recovery.instance.recovery"}, OPENSTACK),
     "hakari.commands.release": ({"hakari.operator"}, CIB),
     "hakari.commands.render": ({"hakari.cluster_config.render", "hakari.cluster_config.schema"},
                                PARSER.format("jinja2, yaml, lxml and oslo.config: 75 ms")),

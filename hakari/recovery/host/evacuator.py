@@ -252,8 +252,9 @@ class Evacuator:
         self.peak_inflight_per_host.setdefault(plan.host, 0)
         now = self._clock()
         for d in plan.decisions:
-            if d.migration is not None:
-                host.migrations.setdefault(d.id, []).append(d.migration)
+            # What a request sent now may not take for its own migration: every one
+            # listed so far (until the first poll lists them again).
+            host.migrations[d.id] = list(d.listed)
             t = _Track(id=d.id, name=d.name, host=plan.host, priority=d.priority,
                        seq=next(self._seq), original_status=d.original_status,
                        attempts=d.attempts, migration=None)
@@ -273,15 +274,6 @@ class Evacuator:
                 t.migration = d.migration
                 t.started = now
                 self._verify(t, "check")
-            elif d.unanswered_request is not None:
-                # A request sent by a process that died before recording Nova's answer:
-                # treat it as one whose answer was lost.
-                t.known = frozenset(m.id for m in host.migrations.get(d.id, ()))
-                t.started = now
-                self._set_phase(t, _FLYING)
-                waited = (self._wall() - d.unanswered_request).total_seconds()
-                t.settle_until = now + max(0.0, self.limits.settle_time - waited)
-                self._take_slot(t)
             else:
                 heapq.heappush(host.pending, (-t.priority, t.seq, t))
 
@@ -588,6 +580,8 @@ class Evacuator:
             self._set_phase(t, _FLYING)
             return
         server: Server = fut.result()
+        # One that left the host before this run is known by its id alone until now.
+        t.name = t.name or server.name
         m = t.migration
         if t.verify_reason == "check":
             return self._judge_departed(t, server)

@@ -22,7 +22,7 @@ from hakari.recovery.host import plan as planmod
 from hakari.recovery.host.evacuator import Limits
 from hakari.recovery.host.recovery import (HostRecovery, HostReport, Job, apply_unfit,
                                            brake_check, capacity_verdicts, gather,
-                                           needs_aggregates, remember)
+                                           needs_aggregates)
 from hakari.records.journal import JOURNAL_NAME, Journal, ensure_state_dir, utcnow
 from hakari.nova.client import Nova
 from hakari.nova.errors import NovaError, NovaNotFound
@@ -176,9 +176,8 @@ class ManualEvacuation:
                 f"{braked}. If you have checked these hosts really are down, `hakari "
                 f"release {node}` lets the engine recover it, or rerun with --force")
         aggregates = self.nova.aggregates() if needs_aggregates(self.policy) else []
-        memory = remember(self.journal.read(incident.id))
         decisions = gather(self.nova, Job(incident, host), self.policy,
-                           aggregates=aggregates, memory=memory)
+                           aggregates=aggregates, originals=self.store.originals(incident))
         if self.conf.recovery.capacity_check:
             try:
                 unfit, _ = capacity_verdicts(self.nova, self.policy, [decisions], [host],

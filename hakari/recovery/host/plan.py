@@ -39,13 +39,13 @@ class Decision:
     original_status: str | None = None
     priority: int = 0
     dest_host: str | None = None
-    # When the journal shows an evacuate request of this instance whose answer was never
-    # recorded (the process died mid-call): its time. See evacuator, "settle".
-    unanswered_request: dt.datetime | None = None
     # SKIP because an earlier run of this incident evacuated it (Nova says so).
     evacuated_before: bool = False
     # The server as listed on the host (None for instances that already left it).
     server: Server | None = None
+    # Every evacuation of it from the host that Nova listed, whatever its age: none of
+    # them can be the migration of a request sent after planning (evacuator).
+    listed: tuple[Migration, ...] = ()
 
 
 def by_server(migrations: Iterable[Migration]) -> dict[str, list[Migration]]:
@@ -81,22 +81,22 @@ def relevant(migrations: Iterable[Migration], since: dt.datetime | None) -> list
 def plan_host(host: str, servers: Sequence[Server], migrations: Iterable[Migration],
               policy: Policy, *, since: dt.datetime | None = None,
               aggregates_of_host: Sequence[Aggregate] = (),
-              names: Mapping[str, str] | None = None,
               original_status: Mapping[str, str] | None = None,
-              unanswered: Mapping[str, dt.datetime] | None = None,
               attempts_since: dt.datetime | None = None) -> list[Decision]:
     """One decision per instance on ``host`` now, plus one per instance evacuated from
     it since the incident began (see ``relevant``; ``migrations`` may hold all of the
     host's evacuation migrations).
 
-    ``names``/``original_status``: what the journal remembers of instances that already
-    left the host. ``unanswered``: instance -> time of an evacuate request with no
-    recorded answer. ``attempts_since``: an operator's retry; failed attempts before it
-    no longer count against max_attempts (every migration still decides the rest).
+    ``original_status``: the statuses the incident's instances had before its first
+    evacuation, as kept in the CIB (records.store keep_originals); an instance missing
+    from it is taken as Nova shows it when nothing has touched it since the incident
+    began, and as unknown otherwise. ``attempts_since``: an operator's retry; failed
+    attempts before it no longer count against max_attempts (every migration still
+    decides the rest).
     """
-    names = names or {}
     original_status = original_status or {}
-    unanswered = unanswered or {}
+    migrations = list(migrations)
+    listed = by_server(migrations)
     grouped = by_server(relevant(migrations, since))
     decisions: list[Decision] = []
     on_host = set()
@@ -104,25 +104,24 @@ def plan_host(host: str, servers: Sequence[Server], migrations: Iterable[Migrati
         on_host.add(server.id)
         ms = grouped.get(server.id, [])
         decisions.append(_decide_on_host(server, ms, policy, aggregates_of_host,
-                                         original_status.get(server.id),
-                                         unanswered.get(server.id), attempts_since))
+                                         original_status.get(server.id), attempts_since))
     for server_id, ms in grouped.items():
         if server_id in on_host:
             continue
-        decisions.append(_decide_departed(server_id, names.get(server_id, ""), ms,
-                                          original_status.get(server_id)))
-    return decisions
+        # Its name is read from Nova if the evacuator looks at it again (evacuator).
+        decisions.append(_decide_departed(server_id, ms, original_status.get(server_id)))
+    return [dataclasses.replace(d, listed=tuple(listed.get(d.id, ()))) for d in decisions]
 
 
 def _decide_on_host(server: Server, ms: list[Migration], policy: Policy,
                     aggregates_of_host: Sequence[Aggregate], remembered_status: str | None,
-                    unanswered_at: dt.datetime | None,
                     attempts_since: dt.datetime | None = None) -> Decision:
     attempts = len([m for m in ms if attempts_since is None or m.created_at is None
                     or m.created_at >= attempts_since])
-    # The status before hakari's first attempt; after a failed one the server may show
-    # ERROR, which is not what it should arrive as.
-    original = remembered_status or server.status
+    # The status before the incident's first attempt: after a failed one the server may
+    # show ERROR, which is not what it should arrive as. Unknown (None) when it was not
+    # kept and an attempt may have changed it.
+    original = remembered_status or (None if ms else server.status)
     base = dict(id=server.id, name=server.name, attempts=attempts, original_status=original,
                 priority=priority(server, policy.priority_key), server=server)
     flying = [m for m in ms if m.in_flight]
@@ -145,15 +144,14 @@ def _decide_on_host(server: Server, ms: list[Migration], policy: Policy,
     if server.vm_state and server.vm_state not in EVACUABLE_VM_STATES:
         return Decision(action=FAIL, reason=f"Nova cannot evacuate an instance in vm_state "
                         f"{server.vm_state}", **base)
-    return Decision(action=EVACUATE, migration=last, unanswered_request=unanswered_at,
+    return Decision(action=EVACUATE, migration=last,
                     reason=f"retry after {failure_reason(last, server)}" if last else "",
                     **base)
 
 
-def _decide_departed(server_id: str, name: str, ms: list[Migration],
-                     original: str | None) -> Decision:
+def _decide_departed(server_id: str, ms: list[Migration], original: str | None) -> Decision:
     newest = ms[0]
-    base = dict(id=server_id, name=name, attempts=len(ms), original_status=original,
+    base = dict(id=server_id, name="", attempts=len(ms), original_status=original,
                 migration=newest, dest_host=newest.dest_compute)
     if newest.in_flight:
         return Decision(action=WAIT, reason=f"evacuation {newest.status}", **base)

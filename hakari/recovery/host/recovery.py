@@ -2,8 +2,10 @@
 
 The caller proves fencing (safety rule 1) and quorum (rule 2) first; this module takes
 each incident from FENCE_CONFIRMED to EVACUATED (or FAILED), writing every transition
-to the store, and can be re-run at any point: each step looks at Nova before acting.
-Used by `hakari evacuate` and, for several hosts at once, by the engine.
+to the store, and can be re-run at any point, on any controller: each step looks at
+Nova before acting, and what Nova cannot tell (the instances' statuses before the first
+evacuation) is kept by the store, in the CIB. Used by `hakari evacuate` and, for several
+hosts at once, by the engine.
 """
 
 from __future__ import annotations
@@ -11,16 +13,17 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from hakari import lifecycle
+from hakari.errors import HakariError
 from hakari.model import Incident
 from hakari.recovery.host import capacity as capmod
 from hakari.recovery.host import plan as planmod
 from hakari.recovery.host.brake import BrakeVerdict, mass_failure
 from hakari.recovery.host.evacuator import (EVACUATED, FAILED, SKIPPED, Evacuator, HostPlan,
                                        Limits, Outcome)
-from hakari.records.journal import Event, Journal
+from hakari.records.journal import Journal
 from hakari.nova.client import Nova
 from hakari.nova.errors import NovaError
 from hakari.nova.resources import Aggregate, ComputeService
@@ -68,39 +71,6 @@ class HostReport:
                 "instances": [o.as_dict() for o in self.outcomes]}
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Memory:
-    """What the journal remembers of an incident's instances."""
-
-    names: dict
-    original_status: dict
-    unanswered: dict
-
-
-def remember(events: Iterable[Event]) -> Memory:
-    names: dict[str, str] = {}
-    original: dict[str, str] = {}
-    unanswered: dict[str, dt.datetime] = {}
-    for e in events:
-        if not e.instance:
-            continue
-        name = e.detail.get("name")
-        if name:
-            names[e.instance] = name
-        if e.event == "evacuate-requested":
-            status = e.detail.get("original_status")
-            if status and e.instance not in original:
-                original[e.instance] = status
-            unanswered[e.instance] = e.ts
-        elif e.event == "evacuate-unknown" and e.instance in unanswered:
-            # The wait counts from when the answer was lost, which may be a timeout later.
-            unanswered[e.instance] = e.ts
-        elif e.event in ("evacuate-accepted", "evacuate-rejected", "migration", "result",
-                         "retry"):
-            unanswered.pop(e.instance, None)
-    return Memory(names, original, unanswered)
-
-
 def host_returned(nova: Nova, store, journal: Journal, incident: Incident, node: str,
                   host: str) -> tuple[Incident, str | None]:
     """A host whose incident is past its evacuations (or never started one) is back in
@@ -119,13 +89,16 @@ def host_returned(nova: Nova, store, journal: Journal, incident: Incident, node:
         return incident, "to start and clean up"
     if not service.up:
         return incident, "to report up"
+    # Before closing it: should the CIB refuse, the next look tries again.
+    store.forget_originals(incident)
     return store.transition(incident, host, lifecycle.ENABLED,
                             f"{node} back and enabled"), None
 
 
 def gather(nova: Nova, job: Job, policy: Policy, *, aggregates: Sequence[Aggregate] = (),
-           memory: Memory | None = None) -> list[Decision]:
-    """Decisions for every instance of the host, from Nova's state now.
+           originals: Mapping[str, str] | None = None) -> list[Decision]:
+    """Decisions for every instance of the host, from Nova's state now and the
+    instances' statuses before the incident's first evacuation (``originals``).
 
     Migrations are read before servers: a migration that finished in between then shows
     its instance gone from the host, never on it with a finished migration.
@@ -134,12 +107,15 @@ def gather(nova: Nova, job: Job, policy: Policy, *, aggregates: Sequence[Aggrega
     # before the incident began must be waited for, never doubled.
     migrations = nova.evacuations(job.host)
     servers = nova.servers_on_host(job.host)
-    memory = memory or Memory({}, {}, {})
     return planmod.plan_host(job.host, servers, migrations, policy, since=since_of(job),
                              aggregates_of_host=host_aggregates(job.host, aggregates),
-                             names=memory.names, original_status=memory.original_status,
-                             unanswered=memory.unanswered,
+                             original_status=originals,
                              attempts_since=job.incident.retried_at)
+
+
+def originals_of(decisions: Iterable[Decision]) -> dict[str, str]:
+    """The statuses known to be the instances' own before any evacuation (plan_host)."""
+    return {d.id: d.original_status for d in decisions if d.original_status}
 
 
 def since_of(job: Job) -> dt.datetime:
@@ -252,6 +228,9 @@ class HostRecovery:
         reports = {j.host: HostReport(j.host, j.incident) for j in jobs}
         incidents = {j.host: j.incident for j in jobs}
         ready: list[Job] = []
+        # Incidents already EVACUATING: a run that is gone (another process, perhaps on
+        # another controller) may have sent requests Nova has not acted on yet.
+        resumed = False
         for job in jobs:
             report = reports[job.host]
             if job.host in self._halted:
@@ -268,6 +247,7 @@ class HostRecovery:
                 report.forced_down, report.disabled = svc.forced_down, not svc.enabled
                 if inc.state == lifecycle.FENCE_CONFIRMED:
                     inc = self._move(inc, job.host, lifecycle.FORCED_DOWN)
+                resumed = resumed or inc.state == lifecycle.EVACUATING
                 inc = self._move(inc, job.host, lifecycle.EVACUATING)
                 incidents[job.host] = inc
                 ready.append(dataclasses.replace(job, incident=inc))
@@ -279,20 +259,34 @@ class HostRecovery:
         if self.delay > 0:
             _log(self.journal, ready[0], "delay", seconds=self.delay)
             self._sleep(self.delay)
+        if resumed and self.limits.settle_time > self.delay:
+            # What such a request did shows in Nova's migrations within settle_time (the
+            # rule for a lost answer, evacuator): plan from a listing made after that,
+            # never from a memory of what was sent, which died with its process.
+            wait = self.limits.settle_time - self.delay
+            _log(self.journal, ready[0], "resume-wait", seconds=wait)
+            self._sleep(wait)
 
         aggregates: list[Aggregate] = []
         if needs_aggregates(self.policy):
             aggregates = self.nova.aggregates()
         plans = []
         for job in ready:
-            memory = remember(self.journal.read(job.incident.id))
+            try:
+                kept = self.store.originals(job.incident)
+            except HakariError as err:
+                # Unknown, and nothing is written over what may be there.
+                _log(self.journal, job, "originals-unreadable", error=str(err))
+                kept = {}
             try:
                 decisions = gather(self.nova, job, self.policy, aggregates=aggregates,
-                                   memory=memory)
+                                   originals=kept)
             except NovaError as err:
                 reports[job.host].error = str(err)
                 self._fail(job, incidents, reports, f"cannot list its instances: {err}")
                 continue
+            if kept is None:
+                self._keep_originals(job, decisions)
             self._journal_plan(job, decisions)
             plans.append(HostPlan(job.host, job.incident.id, poll_since(job, decisions),
                                   decisions))
@@ -328,6 +322,16 @@ class HostRecovery:
             reports[job.host].incident = incidents[job.host]
         except Exception as err:  # noqa: BLE001 - the first error is the one to report
             _log(self.journal, job, "store-error", error=str(err))
+
+    def _keep_originals(self, job: Job, decisions: Sequence[Decision]) -> None:
+        """Before the incident's first evacuate request: what its instances are now, for
+        whichever process finishes the recovery (a retry after a failed attempt must
+        still stop a SHUTOFF instance at its destination)."""
+        try:
+            self.store.keep_originals(job.incident, job.host, originals_of(decisions))
+        except HakariError as err:
+            # Not worth an outage: a successor then counts their arrival in either state.
+            _log(self.journal, job, "originals-not-kept", error=str(err))
 
     def _journal_plan(self, job: Job, decisions: Sequence[Decision]) -> None:
         counts: dict[str, int] = {}

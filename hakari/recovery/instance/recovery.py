@@ -1,9 +1,10 @@
 """Instance failure recovery: the I/O around recovery.instance.decision.
 
-One incident per failure of one instance, journaled like host incidents (``attempt``,
-``action-accepted``/``action-rejected`` with Nova's request ids, ``attempt-failed``,
-``result``). Attempts are counted from the journal, so the retry limit holds across
-runs; every step re-reads the server first, so a rerun never acts on a healthy one.
+One incident per failure of one instance, kept in the CIB (records.failures) with the
+attempts made, counted before each is made: the retry limit holds across runs and on
+every controller. Its timeline is journaled (``attempt``, ``action-accepted``/
+``action-rejected`` with Nova's request ids, ``attempt-failed``, ``result``). Every step
+re-reads the server first, so a rerun never acts on a healthy one.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Callable
 
 from hakari.errors import HakariError
 from hakari.recovery.instance import decision as decision
-from hakari.records.failures import INSTANCE, Failure, FailureBook, new_failure
+from hakari.records.failures import INSTANCE, Failure, FailureBook, failure_book, new_failure
 from hakari.records.journal import Journal
 from hakari.nova.client import Nova
 from hakari.nova.errors import NovaError, NovaNotFound
@@ -56,17 +57,17 @@ class Settings:
         return cls(f.method, f.max_attempts, f.verify_timeout, f.poll_interval)
 
 
-def attempts_in(events) -> int:
-    return sum(1 for e in events if e.event == "attempt")
-
-
 class InstanceRecovery:
+    """``book``: where the incidents are kept; by default the CIB's when this machine
+    reaches a cluster, else ``journal`` alone (records.failures.failure_book)."""
+
     def __init__(self, nova: Nova, journal: Journal, policy: Policy, settings: Settings, *,
                  sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], float] = time.monotonic,
-                 progress: Callable[[str], None] | None = None):
+                 progress: Callable[[str], None] | None = None,
+                 book: FailureBook | None = None):
         self.nova = nova
-        self.book = FailureBook(journal)
+        self.book = book if book is not None else failure_book(journal)
         self.policy = policy
         self.settings = settings
         self._sleep = sleep
@@ -79,7 +80,7 @@ class InstanceRecovery:
         except NovaNotFound:
             raise HakariError(f"Nova has no server {server_id!r}") from None
         incident = self.book.current(INSTANCE, server.id)
-        attempts = attempts_in(self.book.events(incident)) if incident else 0
+        attempts = incident.attempts if incident else 0
         acted = False
         while True:
             step = decision.decide(
@@ -108,8 +109,10 @@ class InstanceRecovery:
                 return self._finish(incident, server, FAILED, attempts, step.reason)
             attempts += 1
             acted = True
+            # Counted before it is made: a run that dies mid-attempt has spent it.
             incident = self.book.transition(incident, "RECOVERING",
-                                            f"attempt {attempts}: {step.reason}")
+                                            f"attempt {attempts}: {step.reason}",
+                                            attempts=attempts)
             self.book.record(incident, "attempt", number=attempts, verbs=list(step.verbs),
                              status=server.status)
             self._progress(f"attempt {attempts}: {' + '.join(step.verbs)}")

@@ -20,7 +20,7 @@ from hakari.nova.resources import ComputeService
 # reason hakari writes.
 REASON_PREFIX = f"{nova_fencing.REASON_PREFIX} process failure"
 
-# Seconds between two engine looks at open process incidents (each reads the journal).
+# Seconds between two engine looks at open process incidents (each reads the CIB).
 CHECK_INTERVAL = 30.0
 
 # Triggers.
@@ -89,6 +89,11 @@ def decide(trigger: str, service: ComputeService, incident_state: str | None,
                            f"in {limits.failure_window:g}s", "DETECTED")
     if incident_state is None:
         return ProcessStep(NOTHING, "no process failure open")
+    if incident_state == "DETECTED" and not service.enabled and \
+            disabled_for_process_failure(service):
+        # Nova's reason says hakari disabled it: the record missed it (a run that died
+        # between the two, or a concurrent writer). Nova is the truth about who did.
+        incident_state = "DISABLED"
     if incident_state == "DETECTED":
         if service.enabled and (trigger == HEALTHY or last is None or now - last > window):
             return ProcessStep(CLOSE, "healthy again; nothing was disabled", "CLEARED")

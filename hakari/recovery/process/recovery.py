@@ -1,9 +1,11 @@
 """Process failure handling: the I/O around recovery.process.decision.
 
-A failure signal (a failed nova-compute operation from the alert spool, or `hakari
-notify process HOST`) opens or joins the host's process incident; the decision then
-disables, re-enables or waits. Everything is journaled under the incident id, with
-Nova's request ids; failure counts come from the journal, so they survive restarts.
+A failure signal (a failed nova-compute operation the engine found, or `hakari notify
+process HOST`) opens or joins the host's process incident; the decision then disables,
+re-enables or waits. The incident and its signals (their times, and keys so that one
+failure is counted once) are kept in the CIB (records.failures), so counts and states
+hold across restarts and engine failovers; who disabled the service is Nova's disabled
+reason. Everything is journaled under the incident id, with Nova's request ids.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import dataclasses
 import datetime as dt
 
 from hakari.recovery.process import decision as pd
-from hakari.records.failures import PROCESS, Failure, FailureBook, new_failure
+from hakari.records.failures import PROCESS, Failure, FailureBook, failure_book, new_failure
 from hakari.records.journal import Journal, utcnow
 from hakari.nova.client import Nova
 from hakari.nova.errors import NovaError
@@ -37,10 +39,13 @@ class ProcessReport:
 
 
 class ProcessRecovery:
+    """``book``: where the incidents are kept; by default the CIB's when this machine
+    reaches a cluster, else ``journal`` alone (records.failures.failure_book)."""
+
     def __init__(self, nova: Nova, journal: Journal, limits: pd.Thresholds, *,
-                 state_dir: str | None = None):
+                 state_dir: str | None = None, book: FailureBook | None = None):
         self.nova = nova
-        self.book = FailureBook(journal)
+        self.book = book if book is not None else failure_book(journal)
         self.limits = limits
         # One writer per host at a time (engine and CLI alike); None in pure tests.
         self._state_dir = state_dir
@@ -70,20 +75,20 @@ class ProcessRecovery:
         now = now or utcnow()
         service = self.nova.compute_service(host)
         incident = self.book.current(PROCESS, host)
-        events = self.book.events(incident) if incident else []
         if trigger == pd.FAILURE:
-            if key and any(e.event == SIGNAL_EVENT and e.detail.get("key") == key
-                           for e in events):
-                # The same alert delivered again (e.g. after an engine restart).
+            if key and incident is not None and incident.counted(key):
+                # The same failure signalled again (an engine restart or failover).
                 return self._report(host, pd.NOTHING, "signal already counted", incident,
                                     service)
             if incident is None:
-                incident = self.book.save(new_failure(
-                    PROCESS, host, host, f"nova-compute failing ({source})", now))
-                events = []
-            events.append(self.book.record(incident, SIGNAL_EVENT, source=source, key=key,
-                                           ts=now, **detail))
-        failures = [e.ts for e in events if e.event == SIGNAL_EVENT]
+                incident = new_failure(PROCESS, host, host,
+                                       f"nova-compute failing ({source})", now)
+            # Kept before anything is done about it: one write for the incident and the
+            # signal, which every controller then counts.
+            incident = self.book.save(incident.with_signal(now, key))
+            self.book.record(incident, SIGNAL_EVENT, source=source, key=key, ts=now,
+                             **detail)
+        failures = incident.signal_times() if incident else []
         step = pd.decide(trigger, service, incident.state if incident else None, failures,
                          now, self.limits, immediate=immediate)
         if incident is None:
