@@ -53,10 +53,11 @@ def cmd_down(args) -> int:
     names = teardown.list_labs() if args.all else [args.name]
     for name in names:
         lab = Lab(name)
-        from lab.stack import down as stack_down
+        from lab.stack import down as stack_down, remove_agents
         if stack_down(lab.path):
             print(f"lab {name}: nova stopped")
         report = lab.down(keep_logs=args.keep_logs)
+        remove_agents()
         print(f"lab {name} down in {report['seconds']}s"
               + ("" if report.get("graceful", True) else " (some daemons had to be killed)"))
     if args.all and not names:
@@ -162,8 +163,9 @@ def cmd_fence_control(args) -> int:
         return 0
     if not args.target:
         raise LabError("fence-control: name a target (or --clear)")
-    lab.set_fence(args.target, fail=args.fail, delay=args.delay)
-    print(f"fence agent for {args.target}: fail={args.fail} delay={args.delay}s")
+    lab.set_fence(args.target, fail=args.fail, delay=args.delay, dead=args.dead)
+    print(f"fence agent for {args.target}: fail={args.fail} delay={args.delay}s "
+          f"dead={args.dead}")
     return 0
 
 
@@ -248,6 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("target", nargs="?", help="node name, or * for all")
     p.add_argument("--fail", action="store_true")
     p.add_argument("--delay", type=float, default=0.0)
+    p.add_argument("--dead", action="store_true",
+                   help="the target does not power on again (its device's `on` fails)")
     p.add_argument("--clear", action="store_true")
     add("fence-log", cmd_fence_log, "every call of the lab fence agent (JSON lines)")
     p = add("attach", cmd_attach, "cable a network namespace to the lab bridge")

@@ -470,9 +470,12 @@ class Lab:
         return not netns.port_is_up(self.state["bridge_netns"], node)
 
     # -- the fence agent --------------------------------------------------------------------
-    def set_fence(self, target: str, *, fail: bool = False, delay: float = 0.0) -> None:
-        """Make the lab fence agent fail and/or wait `delay` s for target ("*" = all)."""
-        fence_control.set_behaviour(self.path, target, fail=fail, delay=delay)
+    def set_fence(self, target: str, *, fail: bool = False, delay: float = 0.0,
+                  dead: bool = False) -> None:
+        """Make the lab fence agent fail and/or wait `delay` s for target ("*" = all);
+        dead: target's power device cannot switch it on again (a machine that died for
+        good), though fencing it off succeeds."""
+        fence_control.set_behaviour(self.path, target, fail=fail, delay=delay, dead=dead)
 
     def clear_fence(self) -> None:
         fence_control.clear(self.path)

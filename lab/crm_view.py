@@ -26,6 +26,8 @@ class View:
     nodes: dict[str, dict[str, str]]
     fence_events: list[dict[str, str]]
     raw: bytes = b""
+    # Pacemaker Remote node -> the controller its connection runs on, while it runs.
+    connections: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def node(self, name: str) -> dict[str, str]:
         return self.nodes.get(name, {})
@@ -34,10 +36,13 @@ class View:
         return _bool(self.node(name).get("online"))
 
     def joined(self, name: str) -> bool:
-        """Online and done joining: a full member the DC can schedule on."""
+        """Online and done joining: a full member the DC can schedule on. A remote node
+        also needs its connection up: while only its reconnection is pending, Pacemaker
+        2.1 shows a fenced remote node online."""
         n = self.node(name)
         return _bool(n.get("online")) and not _bool(n.get("pending")) \
-            and not _bool(n.get("unclean"))
+            and not _bool(n.get("unclean")) \
+            and (n.get("type") != "remote" or name in self.connections)
 
     def unclean(self, name: str) -> bool:
         return _bool(self.node(name).get("unclean"))
@@ -75,4 +80,10 @@ def parse(data: bytes) -> View:
         quorate = _bool(dc_elem.get("with_quorum"))
     nodes = {n.get("name"): dict(n.attrib) for n in root.iterfind("nodes/node")}
     events = [dict(e.attrib) for e in root.iterfind("fence_history/fence_event")]
-    return View(quorate, dc, nodes, events, data)
+    connections = {}
+    for rsc in root.iterfind("resources/resource"):
+        where = rsc.find("node")
+        if (rsc.get("resource_agent") == "ocf:pacemaker:remote" and rsc.get("role") ==
+                "Started" and not _bool(rsc.get("failed")) and where is not None):
+            connections[rsc.get("id")] = where.get("name")
+    return View(quorate, dc, nodes, events, data, connections)

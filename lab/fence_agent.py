@@ -138,6 +138,8 @@ def run_action(action: str, target: str, lab_dir: str, out) -> tuple[int, str]:
         out.write("Success: Powered OFF\n" if action == "off" else "Success: Rebooted\n")
         return 0, f"killed {len(killed)} processes"
     if action == "on":
+        if behaviour.get("dead"):
+            return 1, "the machine does not power on (fence-control.json)"
         generation = power.request_power_on(lab_dir, target)
         power.wait_powered_on(lab_dir, target, generation)
         out.write("Success: Powered ON\n")
@@ -168,32 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     return rc
 
 
-def launcher_text(repo_root: str) -> str:
-    return (
-        "#!/usr/bin/python3\n"
-        "# fence_hakarilab: installed by hakari's lab (python -m lab up); the code is\n"
-        "# lab/fence_agent.py in the repository below. Only for the local lab.\n"
-        "import sys\n"
-        f"sys.path.insert(0, {repo_root!r})\n"
-        "from lab.fence_agent import main\n"
-        "sys.exit(main())\n")
-
-
 def install(path: str = config.FENCE_AGENT_PATH) -> None:
-    """Install the launcher (idempotent; atomic so a running cluster never sees half)."""
-    repo_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    text = launcher_text(repo_root)
-    try:
-        with open(path) as f:
-            if f.read() == text:
-                return
-    except FileNotFoundError:
-        pass
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.chmod(tmp, 0o755)
-    os.replace(tmp, path)
+    state.install_launcher(path, "lab.fence_agent", config.FENCE_AGENT)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,8 @@ def read(lab_dir: str) -> dict[str, dict]:
 
 
 def behaviour(lab_dir: str, target: str) -> dict:
-    """{"fail": bool, "delay": seconds} for target ("*" applies to every target)."""
+    """{"fail": bool, "delay": seconds} for target ("*" applies to every target), and
+    "dead": true if the machine does not power on again (`on` fails)."""
     targets = read(lab_dir)
     merged = {"fail": False, "delay": 0.0}
     for key in ("*", target):
@@ -26,12 +27,14 @@ def behaviour(lab_dir: str, target: str) -> dict:
 
 
 def set_behaviour(lab_dir: str, target: str, *, fail: bool = False,
-                  delay: float = 0.0) -> None:
+                  delay: float = 0.0, dead: bool = False) -> None:
     targets = read(lab_dir)
-    if not fail and not delay:
+    if not fail and not delay and not dead:
         targets.pop(target, None)
     else:
         targets[target] = {"fail": bool(fail), "delay": float(delay)}
+        if dead:
+            targets[target]["dead"] = True
     state.write_json(config.fence_control_file(lab_dir), {"targets": targets})
 
 

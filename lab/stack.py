@@ -5,6 +5,12 @@ Nova runs in its own network namespace cabled to the lab bridge at 10.213.0.2 (a
 host loopback for the test's own admin client), so hakari inside a node reaches it the
 way a real compute node reaches its controllers. Powering a node off cuts its Pacemaker
 daemons and stops its nova-compute together, like a real power cut.
+
+As deployed (docs/deployment.md): fence_hakari provides unfencing and follows each
+compute's power device in its fencing level, and each compute's nova-compute is a
+cluster resource (ocf:hakarilab:nova-compute, lab/nova_compute_agent.py) that only starts
+on an unfenced compute; configure_hakari() adds the engine, compute-guard ordered before
+nova-compute, and the alert, through pcs as an operator would.
 """
 
 from __future__ import annotations
@@ -13,15 +19,19 @@ import grp
 import os
 import subprocess
 import sys
+import time
 
 from hakari import paths
 from hakari.install import install_fence_agent
 from hakari.state_dirs import make_state_dirs
-from lab import config
+from lab import config, nova_compute_agent
 from lab import nova as nova_lab
-from lab.cluster import Lab
+from lab.cluster import Lab, LabError
 
 NOVA_DEVICE_ID = "hakari-nova"
+NOVA_COMPUTE = "hakari-nova-compute"
+EVACUATOR = "hakari-evacuator"
+GUARD = "hakari-compute-guard"
 
 
 def run_hakari(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -71,8 +81,43 @@ def nova_device_xml(conf_path: str, nodes: list[str], evacuation_wait: float) ->
         f'<nvpair id="{NOVA_DEVICE_ID}-conf" name="config_file" value="{conf_path}"/>'
         f'<nvpair id="{NOVA_DEVICE_ID}-wait" name="evacuation_wait" value="{evacuation_wait:g}"/>'
         "</instance_attributes>"
+        f'<meta_attributes id="{NOVA_DEVICE_ID}-meta">'
+        f'<nvpair id="{NOVA_DEVICE_ID}-provides" name="provides" value="unfencing"/>'
+        "</meta_attributes>"
         f'<operations><op id="{NOVA_DEVICE_ID}-monitor" name="monitor" interval="60s"/>'
         "</operations></primitive>")
+
+
+def only_on(rsc: str, nodes: list[str]) -> str:
+    """A location constraint keeping rsc off every node but nodes."""
+    cid = f"{rsc}-only-on"
+    exprs = "".join(f'<expression id="{cid}-{i}" attribute="#uname" operation="ne" '
+                    f'value="{n}"/>' for i, n in enumerate(nodes, start=1))
+    return (f'<rsc_location id="{cid}" rsc="{rsc}"><rule id="{cid}-rule" '
+            f'score="-INFINITY" boolean-op="and">{exprs}</rule></rsc_location>')
+
+
+def nova_compute_xml() -> str:
+    """nova-compute as a clone, as docs/deployment.md creates hakari-nova-compute."""
+    rid = NOVA_COMPUTE
+    ops = "".join(f'<op id="{rid}-{name}" name="{name}" interval="{interval}" '
+                  f'timeout="{timeout}"/>' for name, interval, timeout in
+                  (("monitor", "5s", "30s"), ("start", "0s", "60s"), ("stop", "0s", "60s")))
+    return (f'<clone id="{rid}-clone"><primitive id="{rid}" class="ocf" provider="hakarilab" '
+            f'type="nova-compute"><operations>{ops}</operations></primitive>'
+            f'<meta_attributes id="{rid}-clone-meta"><nvpair id="{rid}-clone-interleave" '
+            'name="interleave" value="true"/></meta_attributes></clone>')
+
+
+def alert_xml(recipient: str) -> str:
+    """hakari's alert as docs/deployment.md adds it; the recipient is the hakari.conf
+    each node reads (its own copy)."""
+    return (
+        '<alerts><alert id="hakari-alert" path="/usr/libexec/hakari/alert">'
+        '<meta_attributes id="hakari-alert-meta"><nvpair id="hakari-alert-ts" '
+        'name="timestamp-format" value="%Y-%m-%dT%H:%M:%S.%06NZ"/></meta_attributes>'
+        '<select><select_nodes/><select_fencing/><select_resources/><select_attributes/>'
+        f'</select><recipient id="hakari-alert-to" value="{recipient}"/></alert></alerts>')
 
 
 def topology_xml(nodes: list[str]) -> str:
@@ -94,7 +139,6 @@ def _lock_stack() -> int:
     agents `hakari install` puts under /usr/lib/ocf, which another stack's teardown
     would pull from under it."""
     import fcntl
-    import time
 
     os.makedirs(config.STATE_ROOT, exist_ok=True)
     fd = os.open(STACK_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -112,12 +156,15 @@ def _lock_stack() -> int:
 
 
 class Stack:
-    def __init__(self, pcmk: Lab, nova, conf_path: str, netns: str, lock_fd: int):
+    def __init__(self, pcmk: Lab, nova, conf_path: str, netns: str, lock_fd: int,
+                 compute_resource: bool):
         self.pcmk = pcmk
         self.nova = nova
         self.conf_path = conf_path
         self.netns = netns
         self._lock_fd = lock_fd
+        self.compute_resource = compute_resource
+        self.hakari_installed = False
 
     @property
     def nodes(self) -> list[str]:
@@ -125,25 +172,28 @@ class Stack:
 
     @classmethod
     def up(cls, pcmk: Lab, *, evacuation_wait: float = 50.0, python: str = sys.executable,
-           exit_with_parent: bool = True, nova_fencing: bool = True) -> "Stack":
+           exit_with_parent: bool = True, nova_fencing: bool = True,
+           compute_resource: bool = True) -> "Stack":
         """Wire Nova and fence_hakari into the running Pacemaker lab ``pcmk``.
 
         exit_with_parent=False keeps Nova running after this process exits (`make
         lab-up`); `down(name)` stops it again. nova_fencing=False leaves the CIB alone:
-        no fence_hakari device, no fencing topology (a rendered configuration brings its
-        own).
+        no fence_hakari device, no fencing topology, no nova-compute resource (a rendered
+        configuration brings its own). compute_resource: the computes' nova-compute is
+        the cluster resource ocf:hakarilab:nova-compute (the cluster starts it once a
+        compute is unfenced), not started by power_on().
         """
         lock_fd = _lock_stack()
         try:
             return cls._up(pcmk, lock_fd, evacuation_wait, python, exit_with_parent,
-                           nova_fencing)
+                           nova_fencing, compute_resource)
         except BaseException:
             os.close(lock_fd)
             raise
 
     @classmethod
     def _up(cls, pcmk, lock_fd, evacuation_wait, python, exit_with_parent,
-            nova_fencing) -> "Stack":
+            nova_fencing, compute_resource) -> "Stack":
         # The Nova computes: the remote nodes, or every node of a members-only lab.
         nodes = pcmk.computes or pcmk.real_nodes
         netns = f"hakari-{pcmk.name}-nova"
@@ -154,16 +204,103 @@ class Stack:
         try:
             conf_path = install_node_files(pcmk, nova.netns_clouds_yaml, nova.cloud)
             install_fence_agent(python)
+            if compute_resource:
+                nova_compute_agent.install()
             if nova_fencing:
                 via = pcmk.controllers[0]
-                pcmk.exec(via, ["cibadmin", "--create", "-o", "resources", "--xml-text",
-                                nova_device_xml(conf_path, nodes, evacuation_wait)])
-                pcmk.exec(via, ["cibadmin", "--create", "-o", "configuration",
-                                "--xml-text", topology_xml(nodes)])
+                resources = nova_device_xml(conf_path, nodes, evacuation_wait)
+                constraints = ""
+                if compute_resource:
+                    resources += nova_compute_xml()
+                    constraints = only_on(f"{NOVA_COMPUTE}-clone", nodes)
+                pcmk.exec(via, ["cibadmin", "--modify", "--allow-create", "-o",
+                                "configuration", "--xml-text",
+                                f"<configuration><resources>{resources}</resources>"
+                                f"<constraints>{constraints}</constraints>"
+                                f"{topology_xml(nodes)}</configuration>"])
+            stack = cls(pcmk, nova, conf_path, netns, lock_fd, compute_resource)
+            if nova_fencing and compute_resource:
+                stack.wait_computes_started()
         except BaseException:
             nova.stop()
             raise
-        return cls(pcmk, nova, conf_path, netns, lock_fd)
+        return stack
+
+    def wait_computes_started(self, timeout: float = 60.0) -> None:
+        """Until the cluster has started nova-compute on every powered compute (its
+        first start on a node restarts it on an empty hypervisor: servers booted before
+        that would fail) and the DC is idle."""
+        deadline = time.monotonic() + timeout
+        waiting = [n for n in self.nodes if self.pcmk.is_on(n)]
+        while waiting:
+            waiting = [n for n in waiting if self.pcmk.exec(
+                n, ["test", "-e", nova_compute_agent.STARTED], check=False).returncode]
+            if waiting and time.monotonic() > deadline:
+                raise LabError(f"nova-compute not started by the cluster on "
+                               f"{', '.join(waiting)} after {timeout:g}s")
+            time.sleep(0.3)
+        self.pcmk.settle(timeout=timeout)
+
+    # -- hakari, configured as an operator would ----------------------------------------
+    def install_hakari(self) -> None:
+        """`hakari install` on the machine (every node sees it), with an interpreter the
+        alert's user hacluster may run."""
+        python = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+        res = run_hakari("install", "--python", python)
+        if res.returncode != 0:
+            raise LabError(f"hakari install failed: {res.stderr.strip()}")
+        self.hakari_installed = True
+
+    def configure_hakari(self, conf: str, *, prefer: str | None = None,
+                         log_file: str | None = None, monitor: str = "10s",
+                         stickiness: int = 0) -> None:
+        """docs/deployment.md's pcs steps for hakari on this lab: the evacuator on the
+        controllers (preferring ``prefer``), compute-guard on the computes before their
+        nova-compute, and the alert with the nodes' ``conf`` as recipient."""
+        pcmk = self.pcmk
+        via = pcmk.controllers[0]
+        run = lambda argv: pcmk.exec(via, argv, timeout=60)  # noqa: E731
+        params = [f"config={conf}"] + ([f"log_file={log_file}"] if log_file else [])
+        meta = ["meta", f"resource-stickiness={stickiness}"] if stickiness else []
+        # Created disabled: started before its constraints exist, it could land anywhere.
+        run(["pcs", "resource", "create", EVACUATOR, "ocf:hakari:evacuator", *params,
+             "op", "monitor", f"interval={monitor}", "timeout=30s", "op", "start",
+             "timeout=60s", "op", "stop", "timeout=60s", *meta, "--disabled"])
+        constraints = only_on(EVACUATOR, pcmk.controllers)
+        if prefer:
+            constraints += (f'<rsc_location id="{EVACUATOR}-prefers" rsc="{EVACUATOR}" '
+                            f'node="{prefer}" score="100"/>')
+        if self.compute_resource:
+            run(["pcs", "resource", "create", GUARD, "ocf:hakari:compute-guard",
+                 "poll_interval=1", "op", "monitor", "interval=10s", "timeout=30s",
+                 "op", "start", "timeout=600s", "meta", "requires=unfencing", "clone",
+                 "interleave=true"])
+            constraints += (
+                only_on(f"{GUARD}-clone", self.nodes)
+                + f'<rsc_order id="hakari-guard-before-nova-compute" first="{GUARD}-clone" '
+                f'first-action="start" then="{NOVA_COMPUTE}-clone" then-action="start" '
+                'kind="Mandatory"/>'
+                f'<rsc_colocation id="hakari-nova-compute-with-guard" '
+                f'rsc="{NOVA_COMPUTE}-clone" with-rsc="{GUARD}-clone" score="INFINITY"/>')
+        run(["cibadmin", "--modify", "--allow-create", "-o", "configuration", "--xml-text",
+             f"<configuration><constraints>{constraints}</constraints>{alert_xml(conf)}"
+             "</configuration>"])
+        run(["pcs", "resource", "enable", EVACUATOR])
+        # The guard's first start restarts the nova-compute ordered after it: servers
+        # booted meanwhile would fail.
+        time.sleep(1)
+        pcmk.wait_ready(timeout=90)
+
+    def engine_node(self) -> str | None:
+        """The controller the evacuator runs on (its journal is on that machine only)."""
+        via = next((n for n in self.pcmk.controllers
+                    if self.pcmk.is_on(n) and not self.pcmk.is_cut(n)), None)
+        if via is None:
+            return None
+        out = self.pcmk.exec(via, ["crm_resource", "--locate", "-r", EVACUATOR],
+                             check=False, timeout=30).stdout.decode()
+        # "resource hakari-evacuator is running on: node1"
+        return out.rsplit(":", 1)[1].split()[0] if "is running on:" in out else None
 
     def engine_config(self, name: str, options: dict[str, dict[str, object]]) -> str:
         """The nodes' hakari.conf plus ``options`` ({section: {option: value}}) written
@@ -189,9 +326,12 @@ class Stack:
         self.nova.control.stop_compute(node)
 
     def power_on(self, node: str, *, wait: bool = True) -> None:
-        # The host rebooted: its hypervisor comes back empty.
-        self.nova.control.start_compute(node, rebooted=True)
-        if not self.pcmk.is_on(node):  # a reboot fencing may have powered it on already
+        """Boot node (a reboot fencing may have powered it on already). Its nova-compute
+        starts with the host, or, as a cluster resource, when the cluster starts it."""
+        if not self.compute_resource:
+            # The host rebooted: its hypervisor comes back empty.
+            self.nova.control.start_compute(node, rebooted=True)
+        if not self.pcmk.is_on(node):
             self.pcmk.power_on(node, wait=wait)
 
     def crm_attribute(self, node: str, name: str, value: str | None = None,
@@ -208,9 +348,13 @@ class Stack:
 
     def down(self) -> None:
         try:
-            self.nova.stop()
+            if self.hakari_installed:
+                run_hakari("install", "--uninstall")
         finally:
-            _remove_fence_hakari()
+            try:
+                self.nova.stop()
+            finally:
+                remove_agents()
             if self._lock_fd is not None:
                 os.close(self._lock_fd)  # releases the flock
                 self._lock_fd = None
@@ -222,16 +366,18 @@ def nova_dir(lab_path: str) -> str:
 
 def down(lab_path: str) -> bool:
     """Stop the Nova of the stack whose Pacemaker lab lives at lab_path, if any; also
-    works for a stack left behind by a process that died."""
+    works for a stack left behind by a process that died. Take the lab down next, then
+    remove_agents(): the cluster stops nova-compute through its agent."""
     stopped = False
     if os.path.isdir(nova_dir(lab_path)):
         stopped = nova_lab.down(nova_dir(lab_path))
-    _remove_fence_hakari()
     return stopped
 
 
-def _remove_fence_hakari() -> None:
+def remove_agents() -> None:
+    """The agents a stack put on the machine (fence_hakari, the lab's nova-compute)."""
     try:
         os.unlink(paths.FENCE_AGENT_PATH)
     except FileNotFoundError:
         pass
+    nova_compute_agent.uninstall()

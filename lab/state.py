@@ -3,6 +3,7 @@
 state.json (written by the controller) says what the lab is made of, so that any process
 (another test run, the CLI, a fence agent inside a node) can find and tear it down.
 power.json (one per node, written only by that node's holder) says which daemons run.
+The lab's agents are installed as small launchers into the lab's code (install_launcher).
 """
 
 from __future__ import annotations
@@ -67,3 +68,29 @@ def forget_lock(root: str, name: str) -> None:
         os.unlink(os.path.join(root, f".{name}.lock"))
     with contextlib.suppress(OSError):
         os.rmdir(root)
+
+
+def install_launcher(path: str, module: str, what: str) -> None:
+    """Install at path an executable that runs module's main() from this repository with
+    the system Python (agents run as root by the cluster, outside any virtualenv).
+    Idempotent, and atomic so a running cluster never sees half a file."""
+    repo_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    text = ("#!/usr/bin/python3\n"
+            f"# {what}: installed by hakari's lab; the code is {module.replace('.', '/')}.py\n"
+            "# in the repository below. Only for the local lab.\n"
+            "import sys\n"
+            f"sys.path.insert(0, {repo_root!r})\n"
+            f"from {module} import main\n"
+            "sys.exit(main())\n")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    try:
+        with open(path) as f:
+            if f.read() == text:
+                return
+    except FileNotFoundError:
+        pass
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.chmod(tmp, 0o755)
+    os.replace(tmp, path)

@@ -133,8 +133,9 @@ def _is_holder(pid: int) -> bool:
 
 
 def _remove_all_but_logs(lab_path: str) -> None:
-    keep = ("var-log-pacemaker", "var-log-corosync", "holder.log", "daemons.log",
-            "fence.log")
+    # hakari's own state too (journal, spool): what each node did, for the post-mortem.
+    keep = ("var-log-pacemaker", "var-log-corosync", "var-lib-hakari", "holder.log",
+            "daemons.log", "fence.log", "server.log")
     for dirpath, dirnames, filenames in os.walk(lab_path, topdown=False):
         for f in filenames:
             full = os.path.join(dirpath, f)

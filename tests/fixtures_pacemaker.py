@@ -3,8 +3,9 @@
 - pacemaker_lab_factory: make(name, nodes=…, ghosts=…, cib_xml=…) → a started Lab,
   every lab it made torn down at the end of the session.
 - pacemaker_single: one real node1 plus ghosts node2, node3 (fenced at start-up), per module.
-- pacemaker_lab3: three real nodes, for the whole session; pacemaker_lab3_clean is the same
-  lab, put back to "all on, all cabled, fencing normal" after each test that uses it.
+- pacemaker_lab3: the production shape for the whole session, three controllers and two
+  Pacemaker Remote computes; pacemaker_lab3_clean is the same lab, put back to "all on,
+  all cabled, fencing normal" after each test that uses it.
 
 Labs are started and stopped by PID (lab.teardown), never by process name. Lab names carry
 this session's tag, so two test sessions on one machine (or a person's `make lab-up`) never
@@ -122,8 +123,12 @@ def pacemaker_single(pacemaker_labs):
 
 @pytest.fixture(scope="session")
 def pacemaker_lab3(pacemaker_labs):
-    """Three real nodes node1..node3 (10.213.0.11-13), one bridge, the lab fence device."""
-    lab = pacemaker_labs("t3", nodes=3)
+    """Controllers node1..node3 (10.213.0.11-13) and Pacemaker Remote computes compute1,
+    compute2 (.14, .15), one bridge, the lab fence device."""
+    from tests.conftest import require_remoted
+
+    require_remoted()
+    lab = pacemaker_labs("t3", nodes=3, computes=2)
     try:
         yield lab
     finally:

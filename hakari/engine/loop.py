@@ -249,7 +249,7 @@ class Engine:
             self._say("quorum", decision.blocked, logging.WARNING)
             return decision
         self._said.pop("quorum", None)
-        self._process_failures(records, seen.process_failures)
+        self._process_failures(records, seen.process_failures, snapshot)
         steps, counted = detect.acted_on(decision, seen.fresh)
         braked = self._brake(counted, records.incidents, now)
         jobs = []
@@ -466,15 +466,25 @@ class Engine:
             worker.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
         return not any(w.is_alive() for w in self._workers)
 
-    def _process_failures(self, records: Records,
-                          failures: tuple[ProcessFailure, ...]) -> None:
+    def _process_failures(self, records: Records, failures: tuple[ProcessFailure, ...],
+                          snapshot) -> None:
         """Feed each new nova-compute failure the CIB shows, on any node, once to
         process-failure recovery, and now and then let it re-enable what it disabled. A
         host with an open host incident is left to host recovery; failures not handled
         (Nova unreachable) wait for the next look. Nova is only contacted when there is
         something to do."""
+        # A node that is lost has no process failure, it has a host failure: when a
+        # remote compute loses power its nova-compute's monitor is recorded failed (the
+        # executor could not reach it) before hakari opens the host incident. Counted,
+        # it would disable a dead compute that is not forced down yet, and Nova then
+        # waits on that compute (50 s in the lab) while the host loss waits on hakari.
+        lost = {n.name for n in snapshot.nodes if detect.is_lost(n)}
         for failure in self._process_watch.new(failures, time.time(),
                                                self.conf.process_failure.failure_window):
+            if failure.node in lost:
+                LOG.info("%s: %s %s failed while the node is lost: left to host recovery",
+                         failure.node, failure.rsc, failure.task)
+                continue
             self._process_pending[failure.key] = failure
         if self._process_watch.awaited(time.monotonic()):
             self.wake.set()     # an alert's failure is not in the CIB yet: look again soon

@@ -1,5 +1,7 @@
-"""Drills on a real 3-node Pacemaker cluster (the lab): power cuts, partitions, failed
-fencing, and what `hakari status` shows of them."""
+"""Drills on a real Pacemaker cluster of the production shape (the lab): three
+controllers (Corosync members) and two Pacemaker Remote computes. Power cuts, partitions,
+failed fencing, what `hakari status` shows of them, and what the lab guarantees: every
+node's own /etc/hakari and /var/lib/hakari."""
 
 from __future__ import annotations
 
@@ -9,8 +11,11 @@ import sys
 
 from tests.fixtures_pacemaker import hakari_status, require_lab
 
-NODES = ("node1", "node2", "node3")
-# Token loss (1 s token) + consensus + fencing, measured at 4-5 s; generous for slow CI.
+CONTROLLERS = ("node1", "node2", "node3")
+COMPUTES = ("compute1", "compute2")
+NODES = CONTROLLERS + COMPUTES
+# A member: token loss (1 s token) + consensus + fencing, measured at 4-5 s; a remote
+# compute: its connection's monitor times out (3 s + 6 s), then fencing. Generous for CI.
 FENCE_TIMEOUT = 45
 
 
@@ -24,40 +29,63 @@ def _fencing_calls(lab, since: int = 0) -> list[dict]:
 
 def test_all_nodes_online(pacemaker_lab3_clean):
     lab = pacemaker_lab3_clean
+    assert lab.controllers == list(CONTROLLERS) and lab.computes == list(COMPUTES)
     view = lab.view("node2")
-    assert view.quorate is True and view.dc in NODES
+    assert view.quorate is True and view.dc in CONTROLLERS
     assert view.all_joined(NODES)
+    assert set(view.connections) == set(COMPUTES)
+    assert set(view.connections.values()) <= set(CONTROLLERS)
     doc = hakari_status(lab, "node3")
     assert doc["quorate"] is True
-    assert [(n["name"], n["state"]) for n in doc["nodes"]] == [(n, "online") for n in NODES]
+    assert sorted((n["name"], n["state"]) for n in doc["nodes"]) == sorted(
+        (n, "online") for n in NODES)
+    assert {n["name"] for n in doc["nodes"] if n["type"] == "remote"} == set(COMPUTES)
     assert sum(n["is_dc"] for n in doc["nodes"]) == 1
 
 
-def test_power_cut_node2_is_fenced_then_rejoins(pacemaker_lab3_clean):
+def test_every_node_has_its_own_hakari_directories(pacemaker_lab3_clean):
+    """What one node writes to /etc/hakari or /var/lib/hakari, no other node sees: hakari
+    state passes between nodes only through the cluster, as on real machines."""
+    lab = pacemaker_lab3_clean
+    for path in ("/var/lib/hakari/mine", "/etc/hakari/mine"):
+        for node in ("node1", "compute1"):
+            lab.exec(node, ["sh", "-c", f"echo {node} > {path}"])
+        seen = {n: lab.exec(n, ["cat", path], check=False).stdout.decode().strip()
+                for n in lab.real_nodes}
+        assert seen == {n: n if n in ("node1", "compute1") else "" for n in lab.real_nodes}
+        with open(lab.inside("compute1", path)) as f:
+            assert f.read().strip() == "compute1"
+        assert not os.path.exists(path)  # the machine's own is not theirs either
+        for node in ("node1", "compute1"):
+            lab.exec(node, ["rm", "-f", path])
+
+
+def test_power_cut_of_a_remote_compute_is_fenced_then_rejoins(pacemaker_lab3_clean):
     lab = pacemaker_lab3_clean
     mark = len(lab.fence_log())
 
-    killed = lab.power_off("node2")
-    assert killed and not lab.is_on("node2")
-    lab.wait(lambda v: v.offline_clean("node2") and v.fenced("node2"),
-             timeout=FENCE_TIMEOUT, node="node1", what="node2 fenced")
+    killed = lab.power_off("compute2")
+    assert killed and not lab.is_on("compute2")
+    lab.wait(lambda v: v.offline_clean("compute2") and v.fenced("compute2"),
+             timeout=FENCE_TIMEOUT, node="node1", what="compute2 fenced")
 
     doc = hakari_status(lab, "node1")
-    node2 = _node(doc, "node2")
-    assert node2["state"] == "offline" and node2["fenced_at"] is not None
+    compute2 = _node(doc, "compute2")
+    assert compute2["state"] == "offline" and compute2["fenced_at"] is not None
     assert doc["quorate"] is True
     success = [e for e in doc["fence_events"]
-               if e["target"] == "node2" and e["status"] == "success"]
-    assert success and success[0]["delegate"] in ("node1", "node3")
+               if e["target"] == "compute2" and e["status"] == "success"]
+    assert success and success[0]["delegate"] in CONTROLLERS
     calls = _fencing_calls(lab, mark)
-    assert calls and {c["target"] for c in calls} == {"node2"}
-    assert {c["host"] for c in calls} <= {"node1", "node3"}
+    assert calls and {c["target"] for c in calls} == {"compute2"}
+    # A remote node fences nobody: the controllers do.
+    assert {c["host"] for c in calls} <= set(CONTROLLERS)
     assert calls[-1]["rc"] == 0
 
-    lab.power_on("node2")
+    lab.power_on("compute2")
     view = lab.wait(lambda v: v.all_joined(NODES), timeout=30, node="node1",
-                    what="node2 rejoined")
-    assert view.quorate is True
+                    what="compute2 reconnected")
+    assert view.quorate is True and "compute2" in view.connections
 
 
 def test_partitioned_node3_is_fenced_by_majority_and_fences_nobody(pacemaker_lab3_clean):
@@ -75,38 +103,42 @@ def test_partitioned_node3_is_fenced_by_majority_and_fences_nobody(pacemaker_lab
     assert {c["target"] for c in calls} == {"node3"}
     assert {c["host"] for c in calls} <= {"node1", "node2"}
     assert lab.is_on("node1") and lab.is_on("node2") and not lab.is_on("node3")
-    view = lab.view("node2")
-    assert view.quorate is True and view.all_joined(("node1", "node2"))
+    # The computes stay: their connections run on the majority's controllers.
+    view = lab.wait(lambda v: v.all_joined(("node1", "node2") + COMPUTES)
+                    and set(v.connections.values()) <= {"node1", "node2"},
+                    timeout=FENCE_TIMEOUT, node="node2", what="connections in the majority")
+    assert view.quorate is True
+    assert not [c for c in calls if c["target"] in COMPUTES]
 
     lab.heal("node3")
     lab.power_on("node3")
     lab.wait(lambda v: v.all_joined(NODES), timeout=30, node="node1", what="node3 rejoined")
 
 
-def test_failed_fencing_leaves_node_unclean(pacemaker_lab3_clean):
+def test_failed_fencing_leaves_a_compute_unclean(pacemaker_lab3_clean):
     lab = pacemaker_lab3_clean
-    lab.set_fence("node2", fail=True)
+    lab.set_fence("compute1", fail=True)
     mark = len(lab.fence_log())
 
-    lab.power_off("node2")
-    view = lab.wait(lambda v: v.unclean("node2") and v.fenced("node2", "failed"),
-                    timeout=FENCE_TIMEOUT, node="node1", what="failed fencing of node2")
-    assert not view.online("node2")
+    lab.power_off("compute1")
+    view = lab.wait(lambda v: v.unclean("compute1") and v.fenced("compute1", "failed"),
+                    timeout=FENCE_TIMEOUT, node="node1", what="failed fencing of compute1")
+    assert not view.joined("compute1")
 
-    history = lab.exec("node1", ["stonith_admin", "--history", "node2", "--verbose",
+    history = lab.exec("node1", ["stonith_admin", "--history", "compute1", "--verbose",
                                  "--output-as=xml"]).stdout.decode()
-    assert 'status="failed"' in history and 'target="node2"' in history
+    assert 'status="failed"' in history and 'target="compute1"' in history
     doc = hakari_status(lab, "node1")
-    assert _node(doc, "node2")["state"] == "unclean"
-    assert any(e["target"] == "node2" and e["status"] == "failed"
+    assert _node(doc, "compute1")["state"] == "unclean"
+    assert any(e["target"] == "compute1" and e["status"] == "failed"
                for e in doc["fence_events"])
-    failed_calls = [c for c in _fencing_calls(lab, mark) if c["target"] == "node2"]
+    failed_calls = [c for c in _fencing_calls(lab, mark) if c["target"] == "compute1"]
     assert failed_calls and all(c["rc"] == 1 for c in failed_calls)
 
-    # Fencing works again: Pacemaker's next attempt succeeds and node2 turns clean.
+    # Fencing works again: Pacemaker's next attempt succeeds and compute1 turns clean.
     lab.clear_fence()
-    lab.wait(lambda v: v.offline_clean("node2"), timeout=FENCE_TIMEOUT, node="node1",
-             what="node2 fenced once fencing works")
+    lab.wait(lambda v: v.offline_clean("compute1"), timeout=FENCE_TIMEOUT, node="node1",
+             what="compute1 fenced once fencing works")
 
 
 def _lab_traces(name: str, pids: list[int]) -> list[str]:
@@ -134,9 +166,10 @@ def _pids_of(lab) -> list[int]:
 
 
 def test_down_leaves_nothing_even_mid_failure(pacemaker_lab_factory):
-    lab = pacemaker_lab_factory("tdown", nodes=3)
+    lab = pacemaker_lab_factory("tdown", nodes=3, computes=1)
     lab.power_off("node2")
     lab.cut("node3")
+    lab.power_off("compute1")
     pids = _pids_of(lab)
 
     report = lab.down()
@@ -150,7 +183,7 @@ def test_lab_left_by_crashed_process_is_cleaned(pacemaker_lab_factory):
     require_lab()
     from lab import config
 
-    lab = pacemaker_lab_factory("tcrash", nodes=2, wait=False)
+    lab = pacemaker_lab_factory("tcrash", nodes=2, computes=1, wait=False)
     pids = _pids_of(lab)
     os.unlink(config.state_file(lab.path))
 
@@ -210,8 +243,8 @@ def test_attached_namespace_is_on_the_lab_network(pacemaker_lab3):
                                    sys.executable, "-c", SERVER],
                                   stdout=subprocess.PIPE, text=True)
         assert server.stdout.readline().strip() == "ready"
-        res = lab.exec("node2", [sys.executable, "-c", CLIENT], timeout=30)
-        assert res.stdout.decode().strip() == "hello 10.213.0.12"
+        res = lab.exec("compute1", [sys.executable, "-c", CLIENT], timeout=30)
+        assert res.stdout.decode().strip() == "hello 10.213.0.14"
         assert server.wait(timeout=10) == 0
     finally:
         if server is not None and server.poll() is None:

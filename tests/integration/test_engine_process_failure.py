@@ -23,7 +23,7 @@ from hakari.engine import wiring
 from hakari.engine.loop import Engine
 from hakari.records.failures import PROCESS
 from hakari.recovery.process.recovery import SIGNAL_EVENT
-from tests.process_cibs import RSC, age, cloud, fail
+from tests.process_cibs import RSC, age, cloud, edit, fail
 from tests.recovery_helpers import conf_for_fake
 
 pytestmark = pytest.mark.timeout(120)
@@ -152,3 +152,21 @@ def test_an_alert_makes_the_engine_look_again_until_the_cib_shows_it(fake_nova, 
     engine.reconcile()
     assert not engine.wake.is_set()
     assert len(signals(engine)) == 1 and engine.spool.pending() == []
+
+
+def test_a_failure_on_a_lost_node_is_the_host_failure_not_a_process_failure(
+        fake_nova, cib, tmp_path):
+    """Seen on the remote-compute lab: a compute loses power, its nova-compute monitor is
+    recorded failed before the host incident opens. It must not count: disabling a dead
+    compute that is not forced down makes Nova wait on it, and the loss with it."""
+    conf = load(fake_nova, tmp_path, failure_threshold=1)
+    fail(cib, cib, MONITOR)
+
+    def connection_lost(root):
+        root.find("status/node_state[@uname='compute1']").set("in_ccm", "false")
+    engine = engine_on(conf, cib)
+    engine.reconcile()                      # sees compute1 online once: its loss is dated
+    assert len(signals(engine)) == 1        # the control: an online node's failure counts
+    edit(fail(cib, cib, MONITOR), connection_lost)
+    engine.reconcile()
+    assert len(signals(engine)) == 1
