@@ -19,6 +19,7 @@ import dataclasses
 import datetime as dt
 import json
 import os
+import sys
 import time
 
 import pytest
@@ -186,6 +187,15 @@ def journals_naming(d: Drill, incident_id: str) -> list[str]:
 def incident(d: Drill, node: str) -> dict | None:
     raw = d.stack.crm_attribute(node, "hakari-incident")
     return json.loads(raw) if raw else None
+
+
+def incident_rows(d: Drill, node: str) -> list[dict]:
+    """The incidents `hakari incidents --format json` shows on node (its own config)."""
+    res = d.lab.exec(node, [sys.executable, "-m", "hakari", "--config-file", d.conf,
+                            "incidents", "--format", "json"], timeout=60, check=False)
+    assert res.returncode == 0, res.stderr.decode("utf-8", "replace")
+    doc = json.loads(res.stdout)
+    return doc["incidents"] if isinstance(doc, dict) else doc
 
 
 def on_host(d: Drill, host: str) -> dict[str, str]:

@@ -29,11 +29,12 @@ import time
 import pytest
 
 from hakari import lifecycle
+from hakari.recovery.process.recovery import SIGNAL_EVENT
 from lab.stack import GUARD
 from tests.e2e import drill as drills
 from tests.e2e.drill import (
-    ServiceWatch, engine_drill, fence_events, fence_success, incident, journal_marks,
-    journal_since, journals_naming, on_host, restore, service)
+    ServiceWatch, engine_drill, fence_events, fence_success, incident, incident_rows,
+    journal_marks, journal_since, journals_naming, on_host, restore, service)
 from tests.fixtures_nova import wait_for
 
 pytestmark = pytest.mark.nova
@@ -323,3 +324,40 @@ def test_losing_the_controller_holding_a_computes_connection_evacuates_nothing(w
                                                migration_type="evacuation"))
     assert on_host(d, OTHER) == servers
     assert d.stack.nova.control.host(OTHER)["running"]
+
+
+def test_nova_compute_failing_on_a_remote_compute_is_seen_from_another_controller(whole):
+    """nova-compute dies on a compute that stays up. Its resource alert runs on the
+    controller holding the compute's connection, which is made not to be the engine's:
+    the engine still finds the failure, in the CIB, and every controller shows the
+    process incident."""
+    d = whole
+    engine = d.stack.engine_node()
+    holder = connection_of(d, VICTIM)
+    if holder == engine:
+        holder = next(n for n in d.lab.controllers if n != engine)
+        d.lab.exec(engine, ["crm_resource", "--move", "-r", VICTIM, "-N", holder],
+                   timeout=60)
+        try:
+            d.lab.wait(lambda v: v.connections.get(VICTIM) == holder and v.joined(VICTIM),
+                       timeout=60, what=f"{VICTIM}'s connection moved to {holder}")
+        finally:
+            d.lab.exec(engine, ["crm_resource", "--clear", "-r", VICTIM], timeout=60)
+    marks = journal_marks(d)
+    d.stack.nova.control.stop_compute(VICTIM)       # it crashed; the host runs on
+
+    def signalled():
+        return [e for e in journal_since(d, marks, engine)
+                if e.event == SIGNAL_EVENT and e.host == VICTIM]
+    [signal] = wait_for(signalled, timeout=60, what="the failure signalled by the engine")
+    assert signal.detail["resource"].startswith("hakari-nova-compute")
+    # Pacemaker restarts it; one failure is below the threshold: recorded, nothing
+    # disabled, the host never taken for lost.
+    wait_for(lambda: d.stack.nova.control.host(VICTIM)["running"], timeout=60,
+             what=f"{VICTIM}'s nova-compute restarted by Pacemaker")
+    for node in d.lab.controllers:
+        rows = [r for r in incident_rows(d, node) if r.get("kind") == "process"
+                and r["host"] == VICTIM]
+        assert [r["state"] for r in rows] == ["DETECTED"], (node, rows)
+    assert service(d, VICTIM).status == "enabled"
+    assert incident(d, VICTIM) is None or incident(d, VICTIM)["state"] in lifecycle.TERMINAL

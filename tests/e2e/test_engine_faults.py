@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import sys
 import time
 
 import pytest
@@ -26,9 +25,9 @@ from hakari.alerts.spool import Spool
 from lab.stack import EVACUATOR
 from tests.e2e.drill import (
     assert_moved_once, engine_drill, engine_log, engine_logs, engine_to, evacuations,
-    fence_success, host_events, incident, journal_marks, journal_since, journals_naming,
-    on_host, one_incident, restore, service, set_property, states, wait_engine_on,
-    wait_state)
+    fence_success, host_events, incident, incident_rows, journal_marks, journal_since,
+    journals_naming, on_host, one_incident, restore, service, set_property, states,
+    wait_engine_on, wait_state)
 from tests.fixtures_nova import wait_for
 
 pytestmark = pytest.mark.nova
@@ -61,13 +60,8 @@ def whole(drill):
 
 
 def incidents_on(d, node: str) -> dict[str, str]:
-    """{incident id: state} of the host incidents `hakari incidents` shows on node."""
-    res = d.lab.exec(node, [sys.executable, "-m", "hakari", "--config-file", d.conf,
-                            "incidents", "--format", "json"], timeout=60, check=False)
-    assert res.returncode == 0, res.stderr.decode("utf-8", "replace")
-    doc = json.loads(res.stdout)
-    rows = doc["incidents"] if isinstance(doc, dict) else doc
-    return {r["id"]: r["state"] for r in rows}
+    """{incident id: state} of the incidents `hakari incidents` shows on node."""
+    return {r["id"]: r["state"] for r in incident_rows(d, node)}
 
 
 def use_config(d, conf: str) -> None:
@@ -143,10 +137,17 @@ def test_engine_node_lost_mid_evacuation_resumes_elsewhere(whole):
     # Each machine journals what it did itself.
     assert sorted(journals_naming(d, incident_id)) == sorted({"node1", successor})
     # `hakari incidents` tells the same on every controller: from the CIB.
+    # The host may still be moving (HOST_RETURNED -> ENABLED) while the controllers are
+    # asked one after the other: they must agree once it has settled.
     d.stack.power_on("node1")
-    shown = {n: incidents_on(d, n) for n in d.lab.controllers}
+
+    def agreeing():
+        shown = {n: incidents_on(d, n) for n in d.lab.controllers}
+        same = len({json.dumps(s, sort_keys=True) for s in shown.values()}) == 1
+        return shown if same else None
+    shown = wait_for(agreeing, timeout=30, interval=1.0,
+                     what="hakari incidents the same on every controller")
     assert all(incident_id in s for s in shown.values()), shown
-    assert len({json.dumps(s, sort_keys=True) for s in shown.values()}) == 1, shown
 
 
 def test_partition_minority_never_acts_majority_recovers_once(whole):

@@ -108,7 +108,7 @@ def plan_host(host: str, servers: Sequence[Server], migrations: Iterable[Migrati
     for server_id, ms in grouped.items():
         if server_id in on_host:
             continue
-        # Its name is read from Nova if the evacuator looks at it again (evacuator).
+        # No name in a migration: recovery.gather asks Nova for it.
         decisions.append(_decide_departed(server_id, ms, original_status.get(server_id)))
     return [dataclasses.replace(d, listed=tuple(listed.get(d.id, ()))) for d in decisions]
 

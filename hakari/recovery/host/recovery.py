@@ -107,10 +107,23 @@ def gather(nova: Nova, job: Job, policy: Policy, *, aggregates: Sequence[Aggrega
     # before the incident began must be waited for, never doubled.
     migrations = nova.evacuations(job.host)
     servers = nova.servers_on_host(job.host)
-    return planmod.plan_host(job.host, servers, migrations, policy, since=since_of(job),
-                             aggregates_of_host=host_aggregates(job.host, aggregates),
-                             original_status=originals,
-                             attempts_since=job.incident.retried_at)
+    decisions = planmod.plan_host(job.host, servers, migrations, policy,
+                                  since=since_of(job),
+                                  aggregates_of_host=host_aggregates(job.host, aggregates),
+                                  original_status=originals,
+                                  attempts_since=job.incident.retried_at)
+    return [_named(nova, d) for d in decisions]
+
+
+def _named(nova: Nova, decision: Decision) -> Decision:
+    """An instance already gone from the host has no name in the plan (migrations carry
+    none): Nova has it, for the report an operator reads."""
+    if decision.name:
+        return decision
+    try:
+        return dataclasses.replace(decision, name=nova.server(decision.id).name or "")
+    except NovaError:
+        return decision
 
 
 def originals_of(decisions: Iterable[Decision]) -> dict[str, str]:
