@@ -29,6 +29,7 @@ import time
 import pytest
 
 from hakari import lifecycle
+from hakari.records import failures
 from hakari.recovery.process.recovery import SIGNAL_EVENT
 from lab.stack import GUARD
 from tests.e2e import drill as drills
@@ -358,6 +359,7 @@ def test_nova_compute_failing_on_a_remote_compute_is_seen_from_another_controlle
     for node in d.lab.controllers:
         rows = [r for r in incident_rows(d, node) if r.get("kind") == "process"
                 and r["host"] == VICTIM]
-        assert [r["state"] for r in rows] == ["DETECTED"], (node, rows)
+        assert [r["state"] for r in rows] == [failures.STATES[failures.PROCESS][0]], (
+            node, rows)
     assert service(d, VICTIM).status == "enabled"
     assert incident(d, VICTIM) is None or incident(d, VICTIM)["state"] in lifecycle.TERMINAL
