@@ -182,6 +182,9 @@ def measure(n_runs: int) -> list[dict]:
             stack.power_on(VICTIM)
             wait(lambda: incident(lab).get("state") == "ENABLED"
                  and stack.nova.control.host(VICTIM)["running"], 180, "re-enable")
+            # Placement drops the host's COMPUTE_STATUS_DISABLED trait at the compute's
+            # next periodic task: run it now, or the next boot there may find no host.
+            stack.nova.control.run_periodics()
     finally:
         try:
             # HAKARI_LAB_KEEP_LOGS=1 keeps the daemons' logs and each node's journal.
