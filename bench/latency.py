@@ -141,6 +141,7 @@ def main(argv=None) -> int:
 
 
 def measure(n_runs: int) -> list[dict]:
+    from hakari import lifecycle
     from hakari.records.journal import JOURNAL_NAME
     from lab import demo
     from lab.cluster import Lab
@@ -167,7 +168,7 @@ def measure(n_runs: int) -> list[dict]:
             # A new incident, past its evacuations (the reboot fencing may bring the
             # compute back, and the incident to its end, quickly).
             found = wait(lambda: (i := incident(lab)).get("id") != before
-                         and i.get("state") in ("EVACUATED", "HOST_RETURNED", "ENABLED")
+                         and i.get("state") in lifecycle.EVACUATION_FINISHED
                          and i, 120, "evacuation")
             alert = fencing_alert_time(state_dir, cut)
             request = first_request_time(journal, cut)
@@ -180,7 +181,7 @@ def measure(n_runs: int) -> list[dict]:
                              round(request - cut, 3) if request else None})
             print(f"run {i + 1}: {runs[-1]}")
             stack.power_on(VICTIM)
-            wait(lambda: incident(lab).get("state") == "ENABLED"
+            wait(lambda: incident(lab).get("state") == lifecycle.ENABLED
                  and stack.nova.control.host(VICTIM)["running"], 180, "re-enable")
             # Placement drops the host's COMPUTE_STATUS_DISABLED trait at the compute's
             # next periodic task: run it now, or the next boot there may find no host.

@@ -14,9 +14,17 @@ from oslo_config import cfg
 from hakari.errors import ConfigError
 
 
+# Seconds auth_token waits on Keystone per token check when [keystone_authtoken]
+# http_connect_timeout is not set: keystonemiddleware's own default is to wait for ever.
+KEYSTONE_TIMEOUT = 10
+
+
 def protect(app, conf: cfg.ConfigOpts):
     """``app`` behind auth_token; ConfigError when [keystone_authtoken] names no way to
     reach Keystone (auth_token would answer every request 503)."""
+    for group, opts in auth_token.list_opts():
+        conf.register_opts(opts, group=group)
+    conf.set_default("http_connect_timeout", KEYSTONE_TIMEOUT, group="keystone_authtoken")
     guarded = auth_token.AuthProtocol(app, {"oslo_config_config": conf})
     section = conf.keystone_authtoken
     if not section.auth_type and not section.auth_section:

@@ -282,20 +282,28 @@ def connection_of(d, compute: str) -> str | None:
     return d.lab.view().connections.get(compute)
 
 
+def connection_away_from(d, compute: str, controller: str) -> str:
+    """The controller holding compute's connection, moved off ``controller`` first if it
+    was there."""
+    holder = connection_of(d, compute)
+    if holder != controller:
+        return holder
+    holder = next(n for n in d.lab.controllers if n != controller)
+    d.lab.exec(controller, ["crm_resource", "--move", "-r", compute, "-N", holder],
+               timeout=60)
+    try:
+        d.lab.wait(lambda v: v.connections.get(compute) == holder and v.joined(compute),
+                   timeout=60, what=f"{compute}'s connection moved to {holder}")
+    finally:
+        d.lab.exec(controller, ["crm_resource", "--clear", "-r", compute], timeout=60)
+    return holder
+
+
 def test_losing_the_controller_holding_a_computes_connection_evacuates_nothing(whole):
     d = whole
     engine = d.stack.engine_node()
-    holder = connection_of(d, OTHER)
-    if holder == engine:
-        # The engine's own controller would take the engine with it: another test.
-        holder = next(n for n in d.lab.controllers if n != engine)
-        d.lab.exec(engine, ["crm_resource", "--move", "-r", OTHER, "-N", holder],
-                   timeout=60)
-        try:
-            d.lab.wait(lambda v: v.connections.get(OTHER) == holder and v.joined(OTHER),
-                       timeout=60, what=f"{OTHER}'s connection moved to {holder}")
-        finally:
-            d.lab.exec(engine, ["crm_resource", "--clear", "-r", OTHER], timeout=60)
+    # The engine's own controller would take the engine with it: another test.
+    holder = connection_away_from(d, OTHER, engine)
     d.stack.nova.control.boot_servers(OTHER, project="demo", count=2)
     servers = on_host(d, OTHER)
     before = incident(d, OTHER)
@@ -334,16 +342,7 @@ def test_nova_compute_failing_on_a_remote_compute_is_seen_from_another_controlle
     process incident."""
     d = whole
     engine = d.stack.engine_node()
-    holder = connection_of(d, VICTIM)
-    if holder == engine:
-        holder = next(n for n in d.lab.controllers if n != engine)
-        d.lab.exec(engine, ["crm_resource", "--move", "-r", VICTIM, "-N", holder],
-                   timeout=60)
-        try:
-            d.lab.wait(lambda v: v.connections.get(VICTIM) == holder and v.joined(VICTIM),
-                       timeout=60, what=f"{VICTIM}'s connection moved to {holder}")
-        finally:
-            d.lab.exec(engine, ["crm_resource", "--clear", "-r", VICTIM], timeout=60)
+    connection_away_from(d, VICTIM, engine)
     marks = journal_marks(d)
     d.stack.nova.control.stop_compute(VICTIM)       # it crashed; the host runs on
 

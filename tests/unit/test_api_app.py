@@ -9,12 +9,14 @@ import json
 
 import pytest
 import webob
+from oslo_config import cfg
 
 from hakari import config
-from hakari.api import policy
+from hakari.api import auth, policy
 from hakari.api.app import V1, Root
 from hakari.api.records import Records
 from hakari.api.resources import Resources
+from hakari.errors import ConfigError
 from hakari.records.journal import Journal
 
 PROJECT = "0123abcd"
@@ -121,3 +123,18 @@ def test_microversions_in_answers(app):
     status, doc = call(app, "POST", "/v1/segments", body,
                        headers={"OpenStack-API-Version": "instance-ha 1.2"})
     assert status == 201 and doc["segment"]["enabled"] is False
+
+
+def test_token_checks_have_a_timeout_unless_configured(tmp_path):
+    conf = cfg.ConfigOpts()
+    conf([], default_config_files=[])
+    with pytest.raises(ConfigError):     # no auth_type: refused, but the opts are set
+        auth.protect(lambda env, start: [], conf)
+    assert conf.keystone_authtoken.http_connect_timeout == auth.KEYSTONE_TIMEOUT
+    path = tmp_path / "api.conf"
+    path.write_text("[keystone_authtoken]\nhttp_connect_timeout = 3\n")
+    mine = cfg.ConfigOpts()
+    mine([], default_config_files=[str(path)])
+    with pytest.raises(ConfigError):
+        auth.protect(lambda env, start: [], mine)
+    assert mine.keystone_authtoken.http_connect_timeout == 3
