@@ -53,6 +53,7 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench import cibgen, fencer  # noqa: E402
+from bench.polling import until  # noqa: E402
 from hakari import config  # noqa: E402
 from hakari.alerts import agent  # noqa: E402
 from hakari.cluster import attributes, live, runner  # noqa: E402
@@ -159,7 +160,8 @@ def one_run(world: World, narrow: bool, schema: bool, servers: int,
         engine.nova.compute_services()      # reached Nova before (module docstring)
         thread = threading.Thread(target=engine.run, name="bench-engine", daemon=True)
         thread.start()
-        _wait(lambda: victim in engine.memory.last_online, "the engine's first look")
+        until(lambda: victim in engine.memory.last_online, RUN_TIMEOUT,
+              "the engine's first look", interval=0.005)
         time.sleep(0.5)                     # idle, waiting for a wake-up
         world.show(world.cibs[True, schema])
         fenced = time.time()
@@ -171,8 +173,8 @@ def one_run(world: World, narrow: bool, schema: bool, servers: int,
         rc = agent.main(_fencing_alert(victim, start, str(conf_path)))
         if rc != 0:
             raise RuntimeError(f"alert agent exit status {rc}")
-        first = _wait(lambda: fake.requests(route="servers.action.evacuate"),
-                      "the first evacuate request")
+        first = until(lambda: fake.requests(route="servers.action.evacuate"), RUN_TIMEOUT,
+                      "the first evacuate request", interval=0.005)
         arrived = min(r["time"] for r in first)
         return {"looks": "narrow" if narrow else "full", "schema": schema,
                 "alert_to_first_evacuate_s": round(arrived - start, 3),
@@ -205,16 +207,6 @@ def _fencing_alert(victim: str, when: float, recipient: str) -> dict:
         "CRM_alert_timestamp_usec": str(int(when % 1 * 1e6)),
         "CRM_alert_version": "2.1.5",
     }
-
-
-def _wait(predicate, what: str):
-    deadline = time.monotonic() + RUN_TIMEOUT
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.005)
-    raise TimeoutError(f"no {what} within {RUN_TIMEOUT:g}s")
 
 
 def main(argv=None) -> int:

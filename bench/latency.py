@@ -35,6 +35,8 @@ import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
+from bench.polling import until  # noqa: E402
+
 VICTIM = "compute1"
 TARGET_S = 1.0
 
@@ -92,16 +94,6 @@ def incident(lab) -> dict:
     return json.loads(res.stdout)
 
 
-def wait(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
-
-
 def summary(values: list[float]) -> dict:
     return {"median": statistics.median(values) if values else None,
             "min": min(values, default=None), "max": max(values, default=None),
@@ -155,7 +147,7 @@ def measure(n_runs: int) -> list[dict]:
         conf = demo.engine_config(stack)
         stack.install_hakari()
         stack.configure_hakari(conf, prefer="node1")
-        engine = wait(lambda: stack.engine_node(), 90, "the engine")
+        engine = until(lambda: stack.engine_node(), 90, "the engine")
         time.sleep(3)  # it has seen every node alive
         state_dir = stack.state_path(engine)
         journal = stack.state_path(engine, JOURNAL_NAME)
@@ -167,21 +159,27 @@ def measure(n_runs: int) -> list[dict]:
             stack.power_off(VICTIM)
             # A new incident, past its evacuations (the reboot fencing may bring the
             # compute back, and the incident to its end, quickly).
-            found = wait(lambda: (i := incident(lab)).get("id") != before
+            found = until(lambda: (i := incident(lab)).get("id") != before
                          and i.get("state") in lifecycle.EVACUATION_FINISHED
                          and i, 120, "evacuation")
             alert = fencing_alert_time(state_dir, cut)
             request = first_request_time(journal, cut)
+            # The engine's own look can find the fencing in Pacemaker's history before
+            # the alert agent has run: that run measures the look, not the alert path,
+            # so it says so and stays out of the alert figure.
+            early = bool(alert and request and request < alert)
             runs.append({"run": i + 1, "incident": found["id"], "state": found["state"],
                          "reason": found.get("reason"),
                          "power_cut_to_fencing_alert_s": round(alert - cut, 3) if alert else None,
+                         "evacuated_before_alert": early,
                          "fencing_alert_to_first_evacuate_s":
-                             round(request - alert, 3) if alert and request else None,
+                             round(request - alert, 3) if alert and request and not early
+                             else None,
                          "power_off_to_first_evacuate_s":
                              round(request - cut, 3) if request else None})
             print(f"run {i + 1}: {runs[-1]}")
             stack.power_on(VICTIM)
-            wait(lambda: incident(lab).get("state") == lifecycle.ENABLED
+            until(lambda: incident(lab).get("state") == lifecycle.ENABLED
                  and stack.nova.control.host(VICTIM)["running"], 180, "re-enable")
             # Placement drops the host's COMPUTE_STATUS_DISABLED trait at the compute's
             # next periodic task: run it now, or the next boot there may find no host.
