@@ -1,12 +1,14 @@
-"""The Keystone v3 stand-in of the lab's two Novas (lab/fakenova and lab/nova).
+"""The Keystone v3 stand-in of the fake Nova (lab/fakenova).
 
 Just enough of Keystone for keystoneauth and openstacksdk: discovery, password and token
 authentication (unscoped or project-scoped), token validation and revocation, project
-listing. Users, projects, role assignments and tokens live in memory. Each server puts
-``Keystone.answer`` behind its own HTTP plumbing and checks the tokens its API receives
-with ``Keystone.validate``.
+listing. Users, projects, role assignments and tokens live in memory. The fake puts
+``Keystone.answer`` behind its HTTP plumbing and checks the tokens its API receives with
+``Keystone.validate``.
 
-Standard library only: lab/nova runs this under Nova's Python, lab/fakenova under hakari's.
+Standard library only: lab/fakenova runs under hakari's own venv (the scale and fault
+runs), where Keystone cannot be installed. The real Nova lab (lab/nova) has a real
+Keystone instead (lab/nova/keystone_process.py).
 """
 
 from __future__ import annotations

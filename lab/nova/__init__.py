@@ -1,4 +1,5 @@
-"""The Nova lab, host side: start and drive a real Nova 34 (fake virt driver) in one process.
+"""The Nova lab, host side: start and drive a real Nova 34 (fake virt driver) in one process
+and its real Keystone 30 in another (lab/nova/keystone_process.py, the server's child).
 
 Stdlib only and never imports nova: it runs in hakari's own venv (tests, `make demo`) and
 launches lab/nova/server.py under .venv-nova's Python, which is where Nova lives.
@@ -7,6 +8,7 @@ launches lab/nova/server.py under .venv-nova's Python, which is where Nova lives
     lab.auth_url, lab.clouds_yaml, lab.cloud   # for openstacksdk / hakari
     lab.control.stop_compute("node2")          # "power off" the compute: no heartbeat, no RPC
     lab.control.start_compute("node2")         # service restart, hypervisor state kept
+    lab.control.crash_server(server_id)        # its guest stops behind Nova's back
     lab.stop()                                 # always, by PID, with a timeout
 
 The server's control API listens on a Unix socket in the run directory, so it works the same
@@ -116,6 +118,13 @@ class ControlClient:
         """Start it again as a new service. rebooted=True: the hypervisor comes back empty
         (a power cycle); otherwise the instances it had are still there (a service restart)."""
         return self._request("POST", f"/v1/hosts/{host}/start", {"rebooted": rebooted})
+
+    def crash_server(self, server_id: str, sync: bool = True) -> str:
+        """The fake hypervisor reports the server shut down, as if its guest crashed.
+        sync=True: its compute's power-state sync runs at once (Nova stops the instance
+        itself, as nova-compute's periodic task would within sync_power_state_interval).
+        Returns the server's host."""
+        return self._request("POST", f"/v1/servers/{server_id}/crash", {"sync": sync})["host"]
 
     def run_periodics(self) -> None:
         """Run update_available_resource on every running compute now."""

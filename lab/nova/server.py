@@ -26,13 +26,13 @@ How it is put together, and why:
   re-enabled while Nova still saw it down loses the COMPUTE_STATUS_DISABLED trait in placement
   soon, as in a real cloud (else the scheduler keeps answering NoValidHost for it).
 * HTTP: stdlib wsgiref, one green thread per request, devstack-like paths on one port:
-  ``/identity`` (lab/keystone.py, a minimal Keystone v3 stand-in), ``/compute`` (Nova's own
-  paste pipeline, ``api-paste.ini`` from the venv) and ``/placement``. Nova 34 has neither a noauth pipeline
-  nor a nova-api script, so the stand-in's token check is plugged in where keystonemiddleware's
-  ``authtoken`` filter sits in that pipeline: it turns a token into the identity headers
-  (X-User-Id, X-Project-Id, X-Roles, ...) that Nova's real NovaKeystoneContext and its real
-  default policies consume. The service catalog is built from the address the client
-  connected to, so one server can be reached both on loopback and inside a namespace.
+  ``/identity``, ``/compute`` (Nova's own paste pipeline, ``api-paste.ini`` from the venv) and
+  ``/placement``. ``/identity`` is forwarded to a real Keystone 30 in a process of its own
+  (lab/nova/keystone_process.py, started and stopped by this server through
+  lab/nova/identity.py: Keystone and Nova cannot share oslo.config's global CONF), and Nova's
+  and Placement's pipelines check tokens with keystonemiddleware's real ``authtoken``
+  against it. Its catalog's public endpoints are the server's first address, its internal
+  ones the address inside ``--netns``: clouds.yaml says public, clouds-netns.yaml internal.
 * Listening addresses are restricted to loopback (127.0.0.0/8) in the server's own network
   namespace, plus, with ``--netns NAME``, private addresses inside that named namespace (the
   socket is created there via setns(2), then the thread returns to its own namespace). This
@@ -42,10 +42,12 @@ How it is put together, and why:
   host can reach it even when the API only listens inside a namespace, and nothing on a network
   can): list hosts, stop a compute ("kill": stop the service in-process, so no heartbeat and no
   RPC consumer, like a powered-off host), start it again (a new service and manager, like a
-  real restart, so evacuation clean-up runs), run periodic tasks now, boot servers quickly.
+  real restart, so evacuation clean-up runs), run periodic tasks now, boot servers quickly,
+  stop a guest behind Nova's back (as if it crashed).
 * Life cycle: the caller owns the process by PID. SIGTERM/SIGINT (or the parent dying, with
   ``--parent-pid``) ends it promptly with ``os._exit`` rather than unwinding every fixture,
-  since nothing persists (temporary files live under the run directory).
+  since nothing persists (temporary files, Keystone's database among them, live under the
+  run directory). Its Keystone is stopped first, and exits by itself if this process dies.
 """
 
 from __future__ import annotations
@@ -151,33 +153,17 @@ import socket  # noqa: E402
 import socketserver  # noqa: E402
 import threading  # noqa: E402
 import traceback  # noqa: E402
-from http import HTTPStatus  # noqa: E402
-from urllib.parse import parse_qs  # noqa: E402
 from wsgiref import simple_server, util as wsgiutil  # noqa: E402
 
 # This file runs as a script under Nova's Python: the repository is not on its path.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-from lab.keystone import (DOMAIN, REGION, ROLES, UNAUTHORIZED, Keystone, error,  # noqa: E402
-                          stable_id)
+from lab.nova import identity  # noqa: E402
+from lab.nova.keystone_process import DOMAIN, REGION  # noqa: E402
 
 LOG = logging.getLogger("hakari.lab.nova")
 
 IMAGE_ID = "155d900f-4e14-4e4c-a73d-069cbf4541e6"  # first image of nova's GlanceFixture
 FLAVOR_ID = "1"  # m1.tiny from DefaultFlavorsFixture
-LAB_NAMES = ("admin", "demo", "alt")
-
-
-def lab_keystone(password: str) -> Keystone:
-    """Users admin, demo and alt, each with a project of its name; admin is admin
-    everywhere, the others members of their own project."""
-    assignments = {("admin", p): ROLES for p in LAB_NAMES}
-    assignments[("demo", "demo")] = assignments[("alt", "alt")] = ("member", "reader")
-    return Keystone(password, users={n: stable_id("user", n) for n in LAB_NAMES},
-                    projects={n: stable_id("project", n) for n in LAB_NAMES},
-                    assignments=assignments,
-                    services=(("identity", "keystone", "/identity"),
-                              ("compute", "nova", "/compute/v2.1"),
-                              ("placement", "placement", "/placement")))
 
 
 def _json_response(start_response, status, body, headers=()):
@@ -198,89 +184,8 @@ def _read_json(environ):
 
 
 def _base_url(environ) -> str:
-    # The address of the socket that accepted the request: a client that reached us there
-    # can reach every endpoint of the catalog there too.
+    # The address of the socket that accepted the request.
     return f"http://{environ['SERVER_NAME']}:{environ['SERVER_PORT']}"
-
-
-def keystone_app(keystone: Keystone):
-    """lab.keystone as a WSGI application (mounted at /identity)."""
-
-    def app(environ, start_response):
-        try:
-            body = _read_json(environ)
-        except ValueError:
-            body = None  # answered 400
-        base = _base_url(environ)
-        status, payload, headers = keystone.answer(
-            environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""), root=base + "/identity",
-            base=base, body=body, query=parse_qs(environ.get("QUERY_STRING", "")),
-            token=environ.get("HTTP_X_AUTH_TOKEN"), subject=environ.get("HTTP_X_SUBJECT_TOKEN"))
-        return _json_response(start_response, f"{status} {HTTPStatus(status).phrase}",
-                              payload, headers)
-
-    return app
-
-
-_IDENTITY_PREFIXES = ("HTTP_X_IDENTITY_", "HTTP_X_USER", "HTTP_X_PROJECT", "HTTP_X_TENANT",
-                      "HTTP_X_ROLE", "HTTP_X_DOMAIN", "HTTP_X_SERVICE_", "HTTP_X_SYSTEM",
-                      "HTTP_X_IS_ADMIN", "HTTP_OPENSTACK_SYSTEM_SCOPE", "HTTP_X_AUTH_USER",
-                      "HTTP_X_AUTH_PROJECT")
-
-
-def _scrub_identity(environ):
-    # Identity headers come from the token only, never from the client.
-    for key in [k for k in environ if k.startswith(_IDENTITY_PREFIXES)]:
-        del environ[key]
-
-
-def token_auth_filter(identity: Keystone):
-    """Stands where keystonemiddleware's authtoken sits in Nova's paste pipeline."""
-
-    def factory(app):
-        def middleware(environ, start_response):
-            _scrub_identity(environ)
-            token = identity.validate(environ.get("HTTP_X_AUTH_TOKEN"))
-            if token is None or "project" not in token:
-                base = _base_url(environ) + "/identity"
-                return _json_response(start_response, "401 Unauthorized",
-                                      error(401, UNAUTHORIZED),
-                                      [("WWW-Authenticate", f'Keystone uri="{base}"')])
-            user, project = token["user"], token["project"]
-            environ.update({
-                "HTTP_X_IDENTITY_STATUS": "Confirmed",
-                "HTTP_X_USER_ID": user["id"], "HTTP_X_USER_NAME": user["name"],
-                "HTTP_X_USER_DOMAIN_ID": DOMAIN["id"],
-                "HTTP_X_USER_DOMAIN_NAME": DOMAIN["name"],
-                "HTTP_X_PROJECT_ID": project["id"], "HTTP_X_PROJECT_NAME": project["name"],
-                "HTTP_X_PROJECT_DOMAIN_ID": DOMAIN["id"],
-                "HTTP_X_PROJECT_DOMAIN_NAME": DOMAIN["name"],
-                "HTTP_X_ROLES": ",".join(r["name"] for r in token["roles"]),
-                "HTTP_X_IS_ADMIN_PROJECT": "True" if project["name"] == "admin" else "False",
-            })
-            return app(environ, start_response)
-        return middleware
-
-    return factory
-
-
-def placement_auth(app, identity: Keystone):
-    """Placement runs its noauth2 pipeline; hand it "user:project" and the token's roles."""
-
-    def middleware(environ, start_response):
-        _scrub_identity(environ)
-        token = identity.validate(environ.get("HTTP_X_AUTH_TOKEN"))
-        if environ.get("PATH_INFO", "") in ("", "/"):
-            return app(environ, start_response)
-        if token is None or "project" not in token:
-            return _json_response(start_response, "401 Unauthorized",
-                                  {"errors": [{"status": 401, "title": "Unauthorized",
-                                               "detail": "authentication required"}]})
-        environ["HTTP_X_AUTH_TOKEN"] = f"{token['user']['id']}:{token['project']['id']}"
-        environ["HTTP_X_ROLES"] = ",".join(r["name"] for r in token["roles"])
-        return app(environ, start_response)
-
-    return middleware
 
 
 def dispatcher(routes: dict):
@@ -393,10 +298,11 @@ def serve_tcp(sock: socket.socket, app) -> _TCPServer:
 
 # --- the Nova harness ------------------------------------------------------------------------
 
-def _build_harness_class():
+def _build_harness_class(keystone: identity.Keystone, www_authenticate_uri: str):
     # Imported here: nova must come after monkey patching, and the module stays importable
     # (for its helpers) without nova.
     import fixtures
+    import nova.conf as nova_conf
     from nova import context as nova_context
     from nova import objects
     from nova import test
@@ -480,14 +386,20 @@ def _build_harness_class():
             self.conductor = self.start_service("conductor", host="controller")
             self.scheduler = self.start_service("scheduler", host="controller")
 
+            # Tokens are checked by keystonemiddleware against the lab's Keystone: Nova's
+            # paste pipeline has its authtoken filter; Placement gets it with the keystone
+            # strategy, for the public app only (Nova's own calls stay on the fixture's
+            # in-process noauth2 app, built already).
+            self.keystone = keystone
+            authtoken = keystone.authtoken(www_authenticate_uri)
+            identity.register_authtoken(nova_conf.CONF, authtoken)
             from placement import deploy as placement_deploy
-            self.placement_app = placement_deploy.loadapp(
-                self.placement_fixture.conf_fixture.conf)
+            placement_conf = self.placement_fixture.conf_fixture
+            identity.register_authtoken(placement_conf.conf, authtoken)
+            placement_conf.config(group="api", auth_strategy="keystone")
+            self.placement_app = placement_deploy.loadapp(placement_conf.conf)
+            placement_conf.config(group="api", auth_strategy="noauth2")
 
-            self.identity = lab_keystone(ARGS.password)
-            self.useFixture(fixtures.MonkeyPatch(
-                "keystonemiddleware.auth_token.filter_factory",
-                lambda global_conf, **local_conf: token_auth_filter(self.identity)))
             self.useFixture(nova_fixtures.ConfPatcher(host="controller"))
             api = self.useFixture(nova_fixtures.OSAPIFixture(
                 api_version="v2.1", stub_keystone=False))
@@ -547,6 +459,27 @@ def _build_harness_class():
                         ctx, self.host_mappings[host].cell_mapping) as cctxt:
                     svc.manager.update_available_resource(cctxt)
 
+        def crash_server(self, server_id, sync):
+            """The guest stops behind Nova's back (as if it crashed): the hypervisor reports
+            it shut down. With ``sync``, its compute's power-state sync looks at it at once,
+            as its periodic task or a libvirt lifecycle event would, with their admin
+            context: Nova then stops the instance itself. Returns the host."""
+            from nova.compute import power_state
+            with self.lock:
+                found = [(h, svc) for h, svc in self.running.items()
+                         if server_id in svc.manager.driver.instances]
+            if not found:
+                raise KeyError(f"no running compute has server {server_id}")
+            host, svc = found[0]
+            svc.manager.driver.instances[server_id].state = power_state.SHUTDOWN
+            if sync:
+                ctx = nova_context.get_admin_context()
+                with nova_context.target_cell(
+                        ctx, self.host_mappings[host].cell_mapping) as cctxt:
+                    instance = objects.Instance.get_by_uuid(cctxt, server_id)
+                    svc.manager._query_driver_power_state_and_sync(cctxt, instance)
+            return host
+
         def host_view(self, host):
             ctx = nova_context.get_admin_context()
             view = {"host": host, "running": host in self.running}
@@ -604,6 +537,10 @@ class Control:
                          changed, time.monotonic() - t0)
                 return _json_response(start_response, "200 OK",
                                       dict(self.h.host_view(host), changed=changed))
+            m = re.match(r"^/v1/servers/([0-9a-f-]+)/crash$", path)
+            if m and method == "POST":
+                host = self.h.crash_server(m.group(1), bool(_read_json(environ).get("sync")))
+                return _json_response(start_response, "200 OK", {"host": host})
             if path == "/v1/periodics" and method == "POST":
                 self.h.run_periodics()
                 return _json_response(start_response, "200 OK", {"ok": True})
@@ -657,12 +594,12 @@ class Control:
         if host not in self.h.compute_hosts:
             raise ValueError(f"no compute host {host}")
         project = req.get("project", "demo")
-        if project not in self.h.identity.projects:
+        if project not in self.h.keystone.projects:
             raise ValueError(f"no project {project}")
         count = int(req.get("count", 1))
         if not 1 <= count <= 500:
             raise ValueError("count must be 1..500")
-        token = self.h.identity.mint("admin", project)
+        token = self.h.keystone.token(project)
         prefix = req.get("name") or f"{project}-{host}"
         ids = []
         for i in range(count):
@@ -695,14 +632,14 @@ def _atomic_write(path, text, mode=0o644):
     os.replace(tmp, path)
 
 
-def clouds_yaml(cloud: str, base: str, password: str) -> str:
-    # JSON is valid YAML; keeps this free of a YAML dependency.
+def clouds_yaml(cloud: str, base: str, password: str, interface: str) -> str:
+    # JSON is valid YAML; keeps this free of a YAML dependency. interface: the catalog's
+    # endpoints on base's side (see the module's docstring).
     def entry(user, project):
         return {"auth": {"auth_url": f"{base}/identity/v3", "username": user,
                          "password": password, "project_name": project,
-                         "user_domain_name": DOMAIN["name"],
-                         "project_domain_name": DOMAIN["name"]},
-                "region_name": REGION, "interface": "public", "identity_api_version": 3,
+                         "user_domain_name": DOMAIN, "project_domain_name": DOMAIN},
+                "region_name": REGION, "interface": interface, "identity_api_version": 3,
                 "auth_type": "password"}
     clouds = {cloud: entry("admin", "admin"),
               f"{cloud}-demo": entry("demo", "demo"),
@@ -744,14 +681,25 @@ def main() -> int:
         port = port or s.getsockname()[1]
         sockets.append((addr, args.netns, s))
 
-    harness = _build_harness_class()()
+    listen = [{"address": a, "port": s.getsockname()[1], "netns": n,
+               "base_url": f"http://{a}:{s.getsockname()[1]}"} for (a, n, s) in sockets]
+    host_side = [x for x in listen if x["netns"] is None]
+    ns_side = [x for x in listen if x["netns"] is not None]
+    primary = (host_side or ns_side)[0]
+    internal = (ns_side or host_side)[0]
+
+    # Keystone starts while Nova is set up (both take seconds); it exits with this process.
+    keystone = identity.start(os.path.join(run_dir, "tmp", "keystone"),
+                              public=primary["base_url"], internal=internal["base_url"],
+                              password=args.password, log_level=args.log_level)
+    harness = _build_harness_class(keystone, primary["base_url"] + "/identity")()
     harness.setUp()
-    identity = harness.identity
+    keystone.ready()
 
     public = dispatcher({
-        "identity": keystone_app(identity),
+        "identity": identity.proxy(keystone.address),
         "compute": harness.compute_app,
-        "placement": placement_auth(harness.placement_app, identity),
+        "placement": harness.placement_app,
     })
     servers = [serve_tcp(s, public) for (_a, _n, s) in sockets]
     control = _UnixServer(sock_path, Control(harness, public, t0))
@@ -759,20 +707,15 @@ def main() -> int:
     threading.Thread(target=control.serve_forever, kwargs={"poll_interval": 0.5},
                      daemon=True, name="control").start()
 
-    listen = [{"address": a, "port": s.getsockname()[1], "netns": n,
-               "base_url": f"http://{a}:{s.getsockname()[1]}"} for (a, n, s) in sockets]
     files = {}
-    host_side = [x for x in listen if x["netns"] is None]
-    ns_side = [x for x in listen if x["netns"] is not None]
     if host_side:
         files["clouds_yaml"] = os.path.join(run_dir, "clouds.yaml")
-        _atomic_write(files["clouds_yaml"],
-                      clouds_yaml(args.cloud, host_side[0]["base_url"], args.password), 0o600)
+        _atomic_write(files["clouds_yaml"], clouds_yaml(
+            args.cloud, host_side[0]["base_url"], args.password, "public"), 0o600)
     if ns_side:
         files["netns_clouds_yaml"] = os.path.join(run_dir, "clouds-netns.yaml")
-        _atomic_write(files["netns_clouds_yaml"],
-                      clouds_yaml(args.cloud, ns_side[0]["base_url"], args.password), 0o600)
-    primary = (host_side or ns_side)[0]
+        _atomic_write(files["netns_clouds_yaml"], clouds_yaml(
+            args.cloud, ns_side[0]["base_url"], args.password, "internal"), 0o600)
     ready = {
         "pid": os.getpid(),
         "listen": listen,
@@ -784,8 +727,10 @@ def main() -> int:
         "cloud": args.cloud,
         "password": args.password,
         "hosts": list(args.hosts),
-        "projects": dict(identity.projects),
-        "users": dict(identity.users),
+        "projects": dict(keystone.projects),
+        "users": dict(keystone.users),
+        "keystone": {"pid": keystone.pid, "url": keystone.url,
+                     "startup_seconds": keystone.seconds},
         "image_id": IMAGE_ID,
         "flavor_id": FLAVOR_ID,
         "startup_seconds": round(time.monotonic() - t0, 2),
@@ -810,6 +755,7 @@ def main() -> int:
     for s in servers:
         s.socket.close()
     control.socket.close()
+    keystone.stop()
     sys.stdout.flush()
     sys.stderr.flush()
     # Unwinding hundreds of fixtures and green threads buys nothing: all state is in memory.

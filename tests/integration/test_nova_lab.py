@@ -13,6 +13,7 @@ import subprocess
 import sys
 
 import pytest
+import requests
 from openstack import exceptions as os_exc
 
 import lab.nova as nova_lab_mod
@@ -64,6 +65,26 @@ def test_lab_is_a_cloud(nova_lab, nova_admin):
     assert demo.current_project_id == nova_lab.projects["demo"]
     with pytest.raises(os_exc.ForbiddenException):
         list(demo.compute.services())
+
+
+def test_identity_is_a_real_keystone(nova_lab, nova_admin):
+    """Keystone's own API answers, and Nova checks tokens with it: one it revoked is
+    refused at once (never checked before, so in no cache)."""
+    assert sorted(p.name for p in nova_admin.identity.projects()) == ["admin", "alt", "demo"]
+    assert {p.name: p.id for p in nova_admin.identity.projects()} == nova_lab.projects
+    member_roles = {a.role["name"] for a in nova_admin.identity.role_assignments(
+        user_id=nova_lab.ready["users"]["demo"], effective=True, include_names=True)}
+    assert member_roles == {"member", "reader"}  # reader: implied by member, in Keystone
+
+    kept, revoked = (nova_connection(nova_lab, "alt").auth_token for _ in range(2))
+    answer = nova_admin.identity.delete("/auth/tokens", headers={"X-Subject-Token": revoked})
+    assert answer.status_code == 204
+
+    def servers(token):
+        return requests.get(f"{nova_lab.compute_url}/servers", timeout=30,
+                            headers={"X-Auth-Token": token}).status_code
+
+    assert (servers(kept), servers(revoked), servers("garbage")) == (200, 401, 401)
 
 
 def test_evacuate_a_dead_compute(nova, nova_admin):
@@ -177,11 +198,13 @@ def test_stopped_compute_is_reported_by_control(nova):
 def test_stop_leaves_nothing_behind(tmp_path):
     require_nova_venv()
     lab = nova_lab_mod.start(tmp_path / "lab", hosts=("c1", "c2"))
-    pid = lab.pid
+    pid, keystone = lab.pid, lab.ready["keystone"]["pid"]
     assert [h["host"] for h in lab.control.hosts()] == ["c1", "c2"]
+    assert _process_exists(keystone)
     lab.stop()
     lab.stop()  # idempotent
     assert not _process_exists(pid)
+    assert not _process_exists(keystone)
     assert not (tmp_path / "lab" / "control.sock").exists()
     assert not (tmp_path / "lab" / "tmp").exists()
 
@@ -191,26 +214,26 @@ def test_server_dies_with_its_owner(tmp_path):
     require_nova_venv()
     code = ("import sys, time, lab.nova as n\n"
             "lab = n.start(sys.argv[1], hosts=('c1',))\n"
-            "print(lab.pid, flush=True)\n"
+            "print(lab.pid, lab.ready['keystone']['pid'], flush=True)\n"
             "time.sleep(120)\n")
     owner = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "lab")],
                              stdout=subprocess.PIPE, text=True, cwd=nova_lab_mod.REPO,
                              env=dict(os.environ, PYTHONPATH=str(nova_lab_mod.REPO)))
     try:
         line = owner.stdout.readline()
-        assert line.strip().isdigit(), line
-        server_pid = int(line)
-        assert _process_exists(server_pid)
+        server_pid, keystone_pid = (int(pid) for pid in line.split())
+        assert _process_exists(server_pid) and _process_exists(keystone_pid)
     finally:
         owner.kill()
         owner.wait(timeout=10)
         owner.stdout.close()
     try:
-        wait_for(lambda: not _process_exists(server_pid), timeout=15,
-                 what="the orphaned lab server to exit")
+        wait_for(lambda: not (_process_exists(server_pid) or _process_exists(keystone_pid)),
+                 timeout=15, what="the orphaned lab server and its Keystone to exit")
     finally:
-        if _process_exists(server_pid):
-            os.kill(server_pid, signal.SIGKILL)
+        for pid in (server_pid, keystone_pid):
+            if _process_exists(pid):
+                os.kill(pid, signal.SIGKILL)
 
 
 @pytest.mark.root
