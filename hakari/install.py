@@ -4,6 +4,7 @@ What goes where (paths below ``prefix``; launchers run this Python, or ``--pytho
 
     <ocf_root>/resource.d/hakari/evacuator       ocf:hakari:evacuator       0755
     <ocf_root>/resource.d/hakari/compute-guard   ocf:hakari:compute-guard   0755
+    <ocf_root>/resource.d/hakari/api             ocf:hakari:api             0755
     /usr/sbin/fence_hakari                       the fence agent            0755
     /usr/libexec/hakari/alert                    the alert agent            0755
     /etc/hakari/                  root:haclient 0750; hakari.conf.sample refreshed,
@@ -81,6 +82,8 @@ class Plan:
         return (
             Launcher(f"{self.ocf_dir}/evacuator", "hakari.resource_agents.evacuator"),
             Launcher(f"{self.ocf_dir}/compute-guard", "hakari.resource_agents.compute_guard"),
+            # `hakari api` itself needs the api extra; its agent (meta-data, stop) does not.
+            Launcher(f"{self.ocf_dir}/api", "hakari.resource_agents.api"),
             Launcher(paths.FENCE_AGENT_PATH, "hakari.resource_agents.fence_hakari"),
             Launcher(paths.ALERT_AGENT_PATH, "hakari.alerts.agent", fast=True),
         )
@@ -304,7 +307,9 @@ class Installer(DirMaker):
         problems += _check([alert], paths.CLUSTER_USER, paths.CLUSTER_GROUP,
                            {**env, "CRM_alert_kind": "hakari_install_check"},
                            f"{paths.CLUSTER_USER} cannot run the alert agent")
-        for launcher in self.plan.launchers[:2]:
+        for launcher in self.plan.launchers:
+            if not launcher.path.startswith(self.plan.ocf_dir + "/"):
+                continue
             problems += _check([self.plan.under(launcher.path), "meta-data"], "nobody",
                                None, env, f"nobody cannot run {launcher.path} meta-data",
                                expect=b"<resource-agent")

@@ -15,6 +15,14 @@ DEVICE_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,47}$")
 FENCE_AGENT_RE = re.compile(r"^fence_[a-z0-9_]{1,60}$")
 PARAM_RE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 PROPERTY_RE = re.compile(r"^[a-z][a-z0-9-]{0,63}$")
+# keystonemiddleware's (and any oslo.config) option names.
+OPTION_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+# A catalog endpoint's base: scheme, host (or [IPv6]), port, path. Nothing the shell or
+# Keystone's %(tenant_id)s substitution would read.
+URL_RE = re.compile(r"^https?://(?:[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])"
+                    r"(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~/-]{0,200})?$")
+# An SQLAlchemy URL; the password in it may be any printable text but a space.
+SQL_URL_RE = re.compile(r"^[a-z][a-z0-9+]{0,40}://[!-~]{0,1000}$")
 PATH_RE = re.compile(r"^/[A-Za-z0-9._/+-]{0,4095}$")
 DURATION_RE = re.compile(r"^[1-9][0-9]{0,8}(ms|s|m|min|h)?$")
 _UNIT_SECONDS = {"": 1.0, "s": 1.0, "ms": 0.001, "m": 60.0, "min": 60.0, "h": 3600.0}

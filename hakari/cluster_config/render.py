@@ -21,9 +21,12 @@ from hakari.cluster.xml import parse_xml
 from hakari.errors import ConfigError, ParseError
 
 TEMPLATES_DIR = pathlib.Path(__file__).resolve().parent.parent / "templates"
-OUTPUTS = ("corosync.conf", "cib.xml", "pcs-commands.sh", "hakari.conf")
+OUTPUTS = ("corosync.conf", "cib.xml", "pcs-commands.sh", "hakari.conf",
+           "keystone-commands.sh")
 # Fence device parameters end up in these two; with inline secrets they are private.
 SECRET_BEARING = frozenset({"cib.xml", "pcs-commands.sh"})
+# hakari api's database URL and Keystone credentials end up in this one.
+API_SECRET_BEARING = frozenset({"hakari.conf"})
 PUBLIC_MODE = 0o644
 SECRET_MODE = 0o600
 
@@ -63,13 +66,15 @@ def render_all(data: dict) -> dict[str, str]:
 
 
 def file_modes(data: dict) -> dict[str, int]:
-    """Inline secrets (an explicit opt-in) make the fence-bearing files private.
+    """Inline secrets (an explicit opt-in) make the fence-bearing files private, an
+    enabled api (its credentials) hakari.conf.
 
     Kept this simple on purpose: the Ansible role applies the same rule in one line.
     """
-    private = data.get("allow_inline_secrets") is True
-    return {name: SECRET_MODE if private and name in SECRET_BEARING else PUBLIC_MODE
-            for name in OUTPUTS}
+    private = SECRET_BEARING if data.get("allow_inline_secrets") is True else frozenset()
+    if isinstance(data.get("api"), dict) and data["api"].get("enabled") is True:
+        private |= API_SECRET_BEARING
+    return {name: SECRET_MODE if name in private else PUBLIC_MODE for name in OUTPUTS}
 
 
 def check_rendered(files: dict[str, str]) -> list[str]:

@@ -8,6 +8,7 @@ templates escape them for XML and quote them for the shell.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from typing import Any
 
@@ -15,8 +16,9 @@ import yaml
 
 from hakari import config, paths
 from hakari.cluster_config.fields import (CLOUD_RE, CLUSTER_NAME_RE, HOSTNAME_RE, MAX_LINKS,
-                                          PROPERTY_RE, RECIPIENT_RE, SERVICE_AGENT_RE, kind,
-                                          seconds)
+                                          OPTION_RE, PROPERTY_RE, RECIPIENT_RE,
+                                          SERVICE_AGENT_RE, SQL_URL_RE, URL_RE,
+                                          is_secret_param, kind, seconds)
 from hakari.cluster_config.node_checks import NodeChecks
 from hakari.errors import HakariError
 from hakari.inputfile import InputError, read_bounded
@@ -30,7 +32,7 @@ UNFENCING_MARGIN = 10
 TOP_KEYS = {
     "cluster_name", "cloud", "clouds_file", "state_dir", "node_domain",
     "hakari_conf_path", "allow_inline_secrets", "corosync", "quorum", "controllers",
-    "computes", "fencing", "nova_compute", "alert", "properties", "policies",
+    "computes", "fencing", "nova_compute", "alert", "properties", "policies", "api",
 }
 COROSYNC_KEYS = {"crypto_cipher", "crypto_hash", "keyfile", "token", "links"}
 LINK_KEYS = {"priority", "transport"}
@@ -38,6 +40,9 @@ QUORUM_KEYS = {"two_node", "wait_for_all", "qdevice"}
 QDEVICE_KEYS = {"host", "algorithm", "tls", "port"}
 NOVA_COMPUTE_KEYS = {"managed", "agent"}
 ALERT_KEYS = {"recipient", "timeout"}
+API_KEYS = {"enabled", "bind_host", "bind_port", "url", "public_url", "internal_url",
+            "admin_url", "region", "connection", "keystone_authtoken", "policy_file"}
+ENDPOINT_KINDS = ("public", "internal", "admin")
 
 # A variables file in examples/cluster.yaml's layout is 1.2 MB (YAML or JSON) for
 # 4,096 nodes and takes PyYAML about 3 s to load. PyYAML's time grows with the number
@@ -57,6 +62,7 @@ DERIVED_OPTIONS = {
     "cluster": {"compute_nodes", "node_map", "node_domain"},
     "openstack": {"cloud", "clouds_file"},
     "DEFAULT": {"state_dir"},
+    "api": {"bind_host", "bind_port", "connection"},
 }
 
 
@@ -129,6 +135,14 @@ def validate(data: Any) -> tuple[list[str], list[str]]:
     return v.errors, v.warnings
 
 
+def _host_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+        return True
+    except ValueError:
+        return HOSTNAME_RE.fullmatch(text) is not None
+
+
 def _members(data) -> list[dict]:
     """The cluster members, from data not yet known to be well-formed."""
     out = []
@@ -173,6 +187,8 @@ class _Validator(NodeChecks):
         self.properties(data.get("properties", {}))
         self.unfencing_fits(data)
         self.policies(data.get("policies", {}))
+        self.api(data.get("api", {}), len(data["controllers"])
+                 if isinstance(data.get("controllers"), list) else 0)
 
     def corosync(self, value, nodes) -> None:
         if self.mapping(value, "corosync", COROSYNC_KEYS) is None:
@@ -306,8 +322,72 @@ class _Validator(NodeChecks):
             for name, val in options.items():
                 where = f"policies.{group}.{name}"
                 if name in DERIVED_OPTIONS.get(group, ()):
-                    self.err(where, "derived from the top-level fields; set it there")
+                    self.err(where, "set in the api section" if group == "api" else
+                             "derived from the top-level fields; set it there")
                 elif name not in known[group]:
                     self.err(where, f"unknown option in [{group}]")
                 else:
                     self.scalar(val, where, ini=True)
+
+    def api(self, value, controllers: int) -> None:
+        """`hakari api` as a clone on the controllers (docs/api.md). Values that may
+        hold a password (connection, keystone_authtoken's secrets) are never quoted
+        in a message."""
+        if self.mapping(value, "api", API_KEYS) is None:
+            return
+        if "enabled" in value:
+            self.boolean(value["enabled"], "api.enabled")
+        if "bind_host" in value and self.text(value["bind_host"], "api.bind_host") \
+                is not None and not _host_address(value["bind_host"]):
+            self.err("api.bind_host", f"invalid value {value['bind_host'][:60]!r}: an IPv4 "
+                     "or IPv6 address or a host name (0.0.0.0: every address)")
+        if "bind_port" in value:
+            self.integer(value["bind_port"], "api.bind_port", 1, 65535)
+        for key in ["url"] + [f"{i}_url" for i in ENDPOINT_KINDS]:
+            if key in value:
+                self.text(value[key], f"api.{key}", URL_RE,
+                          "http(s)://host[:port][/path], the load balancer's address "
+                          "(/v1/%(tenant_id)s is added)")
+        if "region" in value:
+            self.text(value["region"], "api.region", CLOUD_RE,
+                      "a Keystone region id (letters, digits, '.', '_', '-')")
+        if "connection" in value:
+            conn = value["connection"]
+            if isinstance(conn, bool) or not isinstance(conn, str):
+                self.err("api.connection", f"must be a string, not {kind(conn)}")
+            elif not SQL_URL_RE.fullmatch(conn) or "$" in conn:
+                self.err("api.connection", "must be an SQLAlchemy URL such as "
+                         "mysql+pymysql://USER:PASSWORD@HOST/DATABASE (printable, no "
+                         "spaces or '$'); its value is not shown here")
+        if "policy_file" in value:
+            self.path(value["policy_file"], "api.policy_file")
+        auth = value.get("keystone_authtoken", {})
+        if isinstance(auth, dict):
+            for name, val in auth.items():
+                where = f"api.keystone_authtoken.{str(name)[:40]}"
+                if not isinstance(name, str) or not OPTION_RE.fullmatch(name):
+                    self.err("api.keystone_authtoken", f"invalid option name "
+                             f"{str(name)[:40]!r}")
+                elif is_secret_param(name):
+                    # The generic check, without a value that could end up in a log.
+                    if val is None or isinstance(val, (dict, list)) or "$" in str(val) \
+                            or not str(val).isprintable() or not str(val):
+                        self.err(where, "must be printable text without '$'; its value "
+                                 "is not shown here")
+                else:
+                    self.scalar(val, where, ini=True)
+        else:
+            self.err("api.keystone_authtoken", f"must be a mapping, not {kind(auth)}")
+        if value.get("enabled") is not True:
+            return
+        if not any(k in value for k in ("url", "public_url")):
+            self.err("api", "enabled without an endpoint: set url (every interface) or "
+                     "public_url for the Keystone catalog")
+        if isinstance(auth, dict) and "auth_type" not in auth and "auth_section" not in auth:
+            self.err("api.keystone_authtoken", "missing auth_type: hakari api validates "
+                     "every token with Keystone (auth_type: password, auth_url, username, "
+                     "password, project_name, user_domain_name, project_domain_name)")
+        if "connection" not in value and controllers > 1:
+            self.warnings.append(
+                f"api.connection: not set: each of the {controllers} controllers' hakari "
+                "api keeps its own SQLite records; set a database they all share")

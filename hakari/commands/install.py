@@ -11,7 +11,8 @@ def add_parser(sub) -> None:
     p = sub.add_parser(
         "install", help="install the OCF agents, fence_hakari, the alert agent and the "
         "state directory",
-        description="Install ocf:hakari:evacuator and ocf:hakari:compute-guard under "
+        description="Install ocf:hakari:evacuator, ocf:hakari:compute-guard and "
+        "ocf:hakari:api under "
         "$OCF_ROOT/resource.d/hakari, fence_hakari in /usr/sbin, the alert agent as "
         "/usr/libexec/hakari/alert, /etc/hakari (hakari.conf is created from the sample "
         "only if missing) and the state directory with the spool the hacluster user "

@@ -9,16 +9,18 @@ from hakari.errors import EXIT_OK, EXIT_USAGE
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
-        "render", help="render corosync.conf, cib.xml, pcs-commands.sh and hakari.conf",
+        "render", help="render corosync.conf, cib.xml, pcs-commands.sh, hakari.conf and "
+        "keystone-commands.sh",
         description="Validate a cluster variables file (YAML or JSON; see "
-        "examples/cluster.yaml) and render corosync.conf, cib.xml, pcs-commands.sh and "
-        "hakari.conf from hakari's templates. Every problem in the file is reported, one "
+        "examples/cluster.yaml) and render corosync.conf, cib.xml, pcs-commands.sh, "
+        "hakari.conf and keystone-commands.sh (the API's catalog entry) from hakari's "
+        "templates. Every problem in the file is reported, one "
         "per line; nothing is written unless the whole file is valid.")
     p.add_argument("--vars", required=True, metavar="FILE",
                    help="the cluster variables file ('-': standard input)")
     target = p.add_mutually_exclusive_group(required=True)
     target.add_argument("--output-dir", metavar="DIR",
-                        help="write the four files here (created if missing); each is "
+                        help="write the five files here (created if missing); each is "
                         "replaced atomically")
     target.add_argument("--check", action="store_true",
                         help="only validate the variables and the rendered output")

@@ -23,27 +23,19 @@ the parameters and the configuration, and at OCF_CHECK_LEVEL >= 10 that Nova ans
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import shlex
 import sys
 import time
 
-from hakari import __version__, config, paths
-from hakari.errors import ConfigError, HakariError
-from hakari.nova.cloud import cloud_name
-from hakari.resource_agents import daemon
+from hakari import __version__, paths
+from hakari.resource_agents import ocf, subcommand
 from hakari.resource_agents.ocf import (
-    OCF_ERR_ARGS, OCF_ERR_CONFIGURED, OCF_ERR_GENERIC, OCF_ERR_INSTALLED, OCF_ERR_PERM,
-    OCF_NOT_RUNNING, OCF_SUCCESS, Action, AgentInfo, Context, OCFError, Parameter)
-from hakari.resource_agents import ocf
+    OCF_ERR_GENERIC, OCF_ERR_INSTALLED, OCF_NOT_RUNNING, OCF_SUCCESS, Action, AgentInfo,
+    Context, OCFError, Parameter)
 
 NAME = "evacuator"
 NOVA_CHECK_LEVEL = 10
-NOVA_CHECK_TIMEOUT = 10.0
 DEFAULT_LOG_FILE = f"{paths.LOG_DIR}/engine.log"
-# Kept from the stop timeout for SIGKILL and the bookkeeping after it.
-STOP_RESERVE = 10.0
 
 INFO = AgentInfo(
     name=NAME,
@@ -90,12 +82,9 @@ INFO = AgentInfo(
 # -- actions ----------------------------------------------------------------------------
 
 def start(ctx: Context) -> int:
-    record = _read_record(ctx)
-    if record is not None:
-        if daemon.alive(record):
-            return OCF_SUCCESS
-        daemon.remove_record(_record_path(ctx))
-    conf = _load_config(ctx)
+    if subcommand.already_running(ctx):
+        return OCF_SUCCESS
+    conf = subcommand.load_config(ctx)
     state_dir = conf.state_dir
     if not os.path.isdir(state_dir):
         raise OCFError(OCF_ERR_INSTALLED, f"state directory {state_dir} missing "
@@ -103,66 +92,20 @@ def start(ctx: Context) -> int:
     heartbeat = paths.heartbeat_file(state_dir)
     # Whatever heartbeat an earlier engine left must not pass for the new one's.
     _unlink(heartbeat)
-    argv = engine_argv(ctx.params)
-    log_file = _log_file(ctx)
-    try:
-        spawned = daemon.spawn(argv, log_file, env=_engine_env(os.environ))
-    except OSError as err:
-        raise OCFError(OCF_ERR_INSTALLED, f"cannot run {argv[0]}: "
-                       f"{err.strerror or err}") from None
-    record = dataclasses.replace(spawned, extra={
-        "heartbeat": heartbeat, "heartbeat_timeout": ctx.params["heartbeat_timeout"],
-        "log_file": log_file})
-    try:
-        daemon.write_record(_record_path(ctx), record)
-    except OSError as err:
-        # Without its record no later action could find this engine: do not leave it.
-        daemon.stop(record, grace=2.0)
-        raise OCFError(OCF_ERR_GENERIC, f"cannot write {_record_path(ctx)}: "
-                       f"{err.strerror or err}") from None
-    margin = min(5.0, ctx.timeout * 0.1)
-    deadline = time.monotonic() + max(1.0, ctx.timeout - margin)
-    while True:
-        status = daemon.exit_status(record)
-        if status is not None:
-            daemon.remove_record(_record_path(ctx))
-            raise OCFError(OCF_ERR_GENERIC, f"engine exited with status {status} while "
-                           f"starting: {daemon.log_tail(log_file) or 'see ' + log_file}")
-        if os.path.exists(heartbeat):
-            return OCF_SUCCESS
-        if time.monotonic() >= deadline:
-            daemon.stop(record, grace=2.0)
-            daemon.remove_record(_record_path(ctx))
-            raise OCFError(OCF_ERR_GENERIC, "engine gave no heartbeat within "
-                           f"{ctx.timeout - margin:.0f}s; stopped it (log: {log_file})")
-        time.sleep(daemon.POLL)
+    return subcommand.launch(
+        ctx, engine_argv(ctx.params), "engine",
+        {"heartbeat": heartbeat, "heartbeat_timeout": ctx.params["heartbeat_timeout"]},
+        lambda _record: os.path.exists(heartbeat), "gave no heartbeat")
 
 
 def stop(ctx: Context) -> int:
-    record = _read_record(ctx)
-    if record is None:
-        return OCF_SUCCESS
-    if daemon.alive(record):
-        grace = max(1.0, ctx.timeout - STOP_RESERVE)
-        if not daemon.stop(record, grace):
-            raise OCFError(OCF_ERR_GENERIC, f"engine (pid {record.pid}) still alive after "
-                           "SIGKILL")
-    daemon.remove_record(_record_path(ctx))
-    return OCF_SUCCESS
+    return subcommand.stop(ctx, "engine")
 
 
 def monitor(ctx: Context) -> int:
-    record = _read_record(ctx)
+    record = subcommand.running(ctx, "engine")
     if record is None:
         return OCF_NOT_RUNNING
-    if not daemon.alive(record):
-        if ctx.is_probe:
-            # Not running here: a leftover record is no failure of this node.
-            daemon.remove_record(_record_path(ctx))
-            return OCF_NOT_RUNNING
-        tail = daemon.log_tail(record.extra.get("log_file", ""))
-        raise OCFError(OCF_ERR_GENERIC, f"engine (pid {record.pid}) died"
-                       + (f": {tail}" if tail else ""))
     limit = float(record.extra.get("heartbeat_timeout", 60))
     age = _age(record.extra.get("heartbeat", ""))
     if age is None or age > limit:
@@ -173,13 +116,11 @@ def monitor(ctx: Context) -> int:
 
 
 def validate(ctx: Context) -> int:
-    conf = _load_config(ctx)
-    _log_file(ctx)
-    command = engine_argv(ctx.params)[0]
-    if not os.access(command, os.X_OK):
-        raise OCFError(OCF_ERR_INSTALLED, f"{command}: not executable")
+    conf = subcommand.load_config(ctx)
+    subcommand.log_file(ctx)
+    subcommand.check_command(ctx.params, "engine")
     if ctx.check_level >= NOVA_CHECK_LEVEL:
-        _check_cloud(conf, ctx.params["config"], reach=True)
+        subcommand.check_cloud(conf, ctx.params["config"], reach=True)
     return OCF_SUCCESS
 
 
@@ -194,94 +135,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def engine_argv(params: dict, python: str = sys.executable) -> list[str]:
     """The engine's command line (see the module docstring)."""
-    if params.get("hakari_command"):
-        try:
-            base = shlex.split(params["hakari_command"])
-        except ValueError as err:
-            raise OCFError(OCF_ERR_CONFIGURED, f"hakari_command: {err}") from None
-        if not base or not base[0].startswith("/"):
-            raise OCFError(OCF_ERR_CONFIGURED, "hakari_command: must start with an "
-                           "absolute path")
-    else:
-        # -s -P: no user site-packages, no working directory on sys.path; the module
-        # path comes from PYTHONPATH (_engine_env), as the agent itself found hakari.
-        base = [python, "-s", "-P", "-m", "hakari"]
-    argv = base + ["--config-file", params["config"]]
-    if params.get("cloud"):
-        argv += ["--os-cloud", params["cloud"]]
-    return argv + ["engine"]
-
-
-def _engine_env(environ) -> dict[str, str]:
-    """The agent's environment minus Pacemaker's OCF variables, plus the module search
-    path this agent runs with (the launcher may have extended it)."""
-    env = {k: v for k, v in environ.items()
-           if not k.startswith(("OCF_", "PYTHON", "HA_", "PCMK_"))}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p and os.path.isdir(p))
-    return env
-
-
-def _log_file(ctx: Context) -> str:
-    path = ctx.params["log_file"] or ""
-    if not path.startswith("/") or path.endswith("/"):
-        raise OCFError(OCF_ERR_CONFIGURED, f"log_file: must be the absolute path of a "
-                       f"file, not {path[:80]!r}")
-    return path
-
-
-def _load_config(ctx: Context):
-    path = ctx.params["config"] or ""
-    if not path.startswith("/"):
-        raise OCFError(OCF_ERR_CONFIGURED, f"config: must be an absolute path, not "
-                       f"{path[:80]!r}")
-    if not os.path.exists(path):
-        raise OCFError(OCF_ERR_INSTALLED, f"config file {path}: not found")
-    if not os.access(path, os.R_OK):
-        raise OCFError(OCF_ERR_PERM, f"config file {path}: not readable")
-    try:
-        conf = config.load([path], ctx.params["cloud"] or None)
-    except ConfigError as err:
-        # The file is per node: ERR_ARGS lets Pacemaker try a node whose copy is good.
-        raise OCFError(OCF_ERR_ARGS, str(err)) from None
-    _check_cloud(conf, path)
-    return conf
-
-
-def _check_cloud(conf, path: str, *, reach: bool = False) -> None:
-    """A cloud is named; with ``reach``, its Nova answers too."""
-    if not cloud_name(conf):
-        raise OCFError(OCF_ERR_ARGS, f"no cloud: set the cloud parameter, [openstack] "
-                       f"cloud in {path}, or OS_CLOUD")
-    if not reach:
-        return
-    # Lazy: start and monitor (every 10 s) do not reach Nova; openstacksdk would take
-    # each of them from 0.08 s to 0.27 s.
-    from hakari.nova.client import Nova
-
-    conf.set_override("api_timeout", min(NOVA_CHECK_TIMEOUT, conf.openstack.api_timeout),
-                      group="openstack")
-    try:
-        nova = Nova.connect(conf)
-        nova.attempts = 1
-        nova.compute_services()
-    except HakariError as err:
-        raise OCFError(OCF_ERR_GENERIC, f"Nova not reachable: {err}") from None
-    except Exception as err:  # noqa: BLE001 - keystoneauth errors can escape connect()
-        raise OCFError(OCF_ERR_GENERIC, f"Nova not reachable: {type(err).__name__}: "
-                       f"{err}") from None
-
-
-def _record_path(ctx: Context) -> str:
-    return os.path.join(paths.RUN_DIR, f"{ctx.instance}.pid")
-
-
-def _read_record(ctx: Context) -> daemon.PidRecord | None:
-    try:
-        return daemon.read_record(_record_path(ctx))
-    except daemon.PidRecordError as err:
-        # Unknown whether an engine runs: failing is safe (Pacemaker may fence this
-        # node), reporting "stopped" could leave two engines.
-        raise OCFError(OCF_ERR_GENERIC, str(err)) from None
+    return subcommand.hakari_argv(params, "engine", python)
 
 
 def _age(path: str) -> float | None:

@@ -21,6 +21,7 @@ from lxml import etree
 from hakari.cluster_config import render, schema
 from tests.cib_semantics import semantics
 from tests.conftest import require_files, require_root, require_tools
+from tests.unit.test_cluster_vars import API_PASSWORD, sample_api
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "cluster.yaml"
@@ -35,6 +36,12 @@ def run(argv, **kw):
 
 def example() -> dict:
     return schema.load_vars(str(EXAMPLE))
+
+
+def example_with_api() -> dict:
+    data = example()
+    data["api"] = sample_api()
+    return data
 
 
 def write(tmp_path, data) -> pathlib.Path:
@@ -125,21 +132,23 @@ def crm_verify(path):
     return run(["crm_verify", "--xml-file", str(path), "-V"])
 
 
-def test_crm_verify_accepts_the_rendered_cib_members_only(tmp_path):
+@pytest.mark.parametrize("variant", [example, example_with_api], ids=["example", "api"])
+def test_crm_verify_accepts_the_rendered_cib_members_only(tmp_path, variant):
     require_tools("crm_verify")
-    data = example()
+    data = variant()
     data["computes"] = [c for c in data["computes"] if not c.get("remote")]
     out = write(tmp_path, data)
     proc = crm_verify(out / "cib.xml")
     assert proc.returncode == 0, proc.stderr
 
 
-def test_crm_verify_accepts_the_rendered_cib_with_remote_nodes(tmp_path):
+@pytest.mark.parametrize("variant", [example, example_with_api], ids=["example", "api"])
+def test_crm_verify_accepts_the_rendered_cib_with_remote_nodes(tmp_path, variant):
     """Offline, a never-seen remote node counts as unclean (startup-fencing), which
     crm_verify reports as a warning whatever the configuration. Give it a clean "down"
     state, as a running cluster would have, so that only the configuration is judged."""
     require_tools("crm_verify")
-    out = write(tmp_path, example())
+    out = write(tmp_path, variant())
     root = etree.parse(str(out / "cib.xml")).getroot()
     status = root.find("status")
     etree.SubElement(status, "node_state", id="cmp3", uname="cmp3", remote_node="true",
@@ -155,12 +164,93 @@ def test_crm_verify_accepts_the_rendered_cib_with_remote_nodes(tmp_path):
     assert not any("error:" in ln for ln in complaints), proc.stderr
 
 
+def test_crm_simulate_runs_hakari_api_on_every_controller_and_nowhere_else(tmp_path):
+    require_tools("crm_simulate")
+    data = example_with_api()
+    data["computes"] = [c for c in data["computes"] if not c.get("remote")]
+    out = write(tmp_path, data)
+    nodes = ["ctl1", "ctl2", "ctl3", "cmp1", "cmp2"]
+    argv = ["crm_simulate", "--xml-file", str(out / "cib.xml"), "--simulate",
+            "--quorum", "1"]
+    for node in nodes:
+        argv += ["--node-up", node]
+    proc = run(argv)
+    assert proc.returncode == 0, proc.stderr
+    revised = proc.stdout.split("Revised Cluster Status:")[1]
+    placed = re.search(r"hakari-api-clone \[hakari-api\]:\n\s+\* Started: \[ ([^\]]*) \]",
+                       revised)
+    assert placed, revised
+    assert sorted(placed.group(1).split()) == ["ctl1", "ctl2", "ctl3"]
+
+
+# -- the Keystone catalog ----------------------------------------------------------------
+
+FAKE_OPENSTACK = ROOT / "tests" / "fake_openstack.py"
+
+
+def fake_openstack(tmp_path) -> tuple[dict, pathlib.Path]:
+    """(an environment whose `openstack` is tests/fake_openstack.py, its state file)."""
+    bin_dir = tmp_path / "fake-bin"
+    bin_dir.mkdir()
+    client = bin_dir / "openstack"
+    client.write_text(f"#!/bin/sh\nexec {sys.executable} {FAKE_OPENSTACK} \"$@\"\n")
+    client.chmod(0o755)
+    state = tmp_path / "catalog.json"
+    state.write_text(json.dumps({"services": [], "endpoints": [], "calls": []}))
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+           "FAKE_OPENSTACK_STATE": str(state)}
+    env.pop("OS_CLOUD", None)
+    return env, state
+
+
+def test_keystone_commands_register_once_and_follow_a_new_url(tmp_path):
+    require_tools("bash")
+    env, state = fake_openstack(tmp_path)
+    data = example_with_api()
+    script = write(tmp_path, data) / "keystone-commands.sh"
+    first = run(["bash", str(script)], env=env)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.splitlines() == [
+        "created service masakari (instance-ha)",
+        *(f"created {i} endpoint https://ha.example.com:15868/v1/%(tenant_id)s"
+          for i in ("public", "internal", "admin"))]
+    catalog = json.loads(state.read_text())
+    assert catalog["os_cloud"] == "overcloud"
+    assert [(s["Name"], s["Type"]) for s in catalog["services"]] == [
+        ("masakari", "instance-ha")]
+    assert {(e["Interface"], e["Region"], e["URL"]) for e in catalog["endpoints"]} == {
+        (i, "RegionOne", "https://ha.example.com:15868/v1/%(tenant_id)s")
+        for i in ("public", "internal", "admin")}
+    again = run(["bash", str(script)], env=env)
+    assert (again.returncode, again.stdout) == (0, ""), again.stderr
+    assert len(json.loads(state.read_text())["endpoints"]) == 3
+
+    data["api"]["internal_url"] = "http://192.0.2.10:15869"
+    script = write(tmp_path, data) / "keystone-commands.sh"
+    moved = run(["bash", str(script)], env=env)
+    assert moved.stdout == "updated internal endpoint to " \
+        "http://192.0.2.10:15869/v1/%(tenant_id)s\n", moved.stderr
+    urls = {e["Interface"]: e["URL"] for e in json.loads(state.read_text())["endpoints"]}
+    assert urls["internal"] == "http://192.0.2.10:15869/v1/%(tenant_id)s"
+    assert urls["public"] == "https://ha.example.com:15868/v1/%(tenant_id)s"
+
+
+def test_keystone_commands_stop_at_the_first_failure(tmp_path):
+    require_tools("bash")
+    env, state = fake_openstack(tmp_path)
+    state.write_text("not json")  # every openstack command now fails
+    script = write(tmp_path, example_with_api()) / "keystone-commands.sh"
+    proc = run(["bash", str(script)], env=env)
+    assert proc.returncode != 0 and proc.stdout == ""
+
+
 # -- pcs and cibadmin -------------------------------------------------------------------
 
 @pytest.mark.slow
-def test_pcs_script_builds_the_same_configuration_and_apply_cib_converges(tmp_path):
+@pytest.mark.parametrize("variant", [example, example_with_api], ids=["example", "api"])
+def test_pcs_script_builds_the_same_configuration_and_apply_cib_converges(tmp_path, variant):
     require_tools("pcs", "cibadmin", "crm_diff", "bash")
-    out = write(tmp_path, example())
+    out = write(tmp_path, variant())
     built = tmp_path / "pcs-built.xml"
     empty_cib(built)
     proc = run(["bash", str(out / "pcs-commands.sh"), str(built)], timeout=600)
@@ -211,10 +301,11 @@ def conf_ownership_vars() -> list[str]:
             "-e", f"hakari_cluster_hakari_conf_group={grp.getgrgid(os.getegid()).gr_name}"]
 
 
-def ansible_playbook(tmp_path, *extra, vars_file=EXAMPLE, ok=True):
+def ansible_playbook(tmp_path, *extra, vars_file=EXAMPLE, ok=True, environ=None):
+    environ = os.environ if environ is None else environ
     env = {
-        **os.environ,
-        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        **environ,
+        "PATH": f"{VENV_BIN}{os.pathsep}{environ.get('PATH', '')}",
         "ANSIBLE_HOME": str(tmp_path / "ansible-home"),
         "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-tmp"),
         "ANSIBLE_NOCOWS": "1",
@@ -291,7 +382,44 @@ def test_ansible_role_refuses_an_inline_bmc_key_and_keeps_an_allowed_one_private
     assert key in (out / "cib.xml").read_text() and key in (out / "pcs-commands.sh").read_text()
     modes = {name: (out / name).stat().st_mode & 0o777 for name in render.OUTPUTS}
     assert modes == {"corosync.conf": 0o644, "cib.xml": 0o600, "pcs-commands.sh": 0o600,
-                     "hakari.conf": 0o644}
+                     "hakari.conf": 0o644, "keystone-commands.sh": 0o644}
+
+
+@pytest.mark.slow
+def test_ansible_role_with_the_api_installs_it_and_registers_it_once(tmp_path):
+    require_tools("cibadmin", "crm_diff", "bash")
+    require_files(str(VENV_BIN / "ansible-playbook"), str(VENV_BIN / "hakari"),
+                  str(VENV_BIN / "pip"))
+    empty_cib(tmp_path / "live.xml")
+    env, catalog = fake_openstack(tmp_path)
+    data = example_with_api()
+    data["api"]["keystone_authtoken"]["password"] = API_PASSWORD
+    vars_file = tmp_path / "cluster.json"
+    vars_file.write_text(json.dumps(data))
+    # --diff: a first run shows what it changes, never hakari.conf's credentials.
+    changed, proc = ansible_playbook(tmp_path, "--diff", vars_file=vars_file, environ=env)
+    assert changed > 0
+    assert API_PASSWORD not in proc.stdout + proc.stderr
+    assert re.search(r"TASK \[hakari_cluster : Install hakari's api extra\] \*+\n(ok|changed):",
+                     proc.stdout), proc.stdout
+
+    ours = write(tmp_path, data)
+    theirs = tmp_path / "ansible-out"
+    for name in render.OUTPUTS:
+        assert (theirs / name).read_bytes() == (ours / name).read_bytes(), name
+        assert (theirs / name).stat().st_mode & 0o777 == (ours / name).stat().st_mode & 0o777
+    assert (theirs / "hakari.conf").stat().st_mode & 0o777 == 0o600
+    installed = tmp_path / "etc-hakari.conf"
+    assert API_PASSWORD in installed.read_text()
+    assert installed.stat().st_mode & 0o777 == 0o640
+    live = semantics((tmp_path / "live.xml").read_bytes())
+    assert live["resources"]["hakari-api"]["clone"]["id"] == "hakari-api-clone"
+    state = json.loads(catalog.read_text())
+    assert len(state["services"]) == 1 and len(state["endpoints"]) == 3
+
+    changed, proc = ansible_playbook(tmp_path, vars_file=vars_file, environ=env)
+    assert changed == 0, proc.stdout
+    assert len(json.loads(catalog.read_text())["endpoints"]) == 3
 
 
 def test_role_templates_are_the_package_templates():

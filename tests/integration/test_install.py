@@ -61,6 +61,7 @@ def test_the_installed_tree(tmp_path):
     for launcher, module in [
             ("/usr/lib/ocf/resource.d/hakari/evacuator", "evacuator"),
             ("/usr/lib/ocf/resource.d/hakari/compute-guard", "compute_guard"),
+            ("/usr/lib/ocf/resource.d/hakari/api", "resource_agents.api"),
             ("/usr/sbin/fence_hakari", "fence_hakari"),
             ("/usr/libexec/hakari/alert", "agent")]:
         assert mode(p(launcher)) == 0o755

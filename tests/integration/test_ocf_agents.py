@@ -2,16 +2,20 @@
 
 evacuator runs tests/fake_hakari.py (the engine's contract and nothing else) through its
 hakari_command parameter, and once the real `hakari engine`; compute-guard reads
-incidents from an offline CIB (CIB_file) through the real crm_attribute.
+incidents from an offline CIB (CIB_file) through the real crm_attribute; api runs the
+real `hakari api` on a loopback port (Keystone is only asked once a token comes).
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import pathlib
 import signal
+import socket
 import subprocess
+import sys
 import threading
 import time
 
@@ -389,3 +393,122 @@ def test_crm_resource_validate_level_10_reaches_for_nova(system_evacuator, open_
     res = subprocess.run(base + ["--validate=10"], capture_output=True, timeout=120)
     assert res.returncode == 1, res.stdout.decode()
     assert 'reason="Nova not reachable:' in res.stdout.decode()
+
+
+# -- api: the real `hakari api` on loopback -------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+API_SECTIONS = """
+[api]
+bind_host = 127.0.0.1
+bind_port = {port}
+
+[keystone_authtoken]
+auth_type = password
+auth_url = http://127.0.0.1:9/v3
+username = hakari
+password = unused
+project_name = service
+user_domain_name = Default
+project_domain_name = Default
+"""
+
+
+@pytest.fixture
+def api_agent(installed):  # noqa: F811
+    require_root()
+    plan, conf, state_dir = installed
+    port = free_port()
+    conf.write_text(conf.read_text() + API_SECTIONS.format(port=port))
+    log = pathlib.Path(plan.prefix) / "api.log"
+    agent = Agent(plan, "api", instance("api"), {"config": conf, "log_file": log})
+    agent.port, agent.log = port, log
+    yield agent
+    agent("stop")
+    assert agent.record() is None
+
+
+def versions(port: int) -> dict:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", "/")
+        return json.loads(conn.getresponse().read())
+    finally:
+        conn.close()
+
+
+def test_api_passes_ocf_tester(api_agent):
+    res = api_agent.tester()
+    out = res.stdout.decode() + res.stderr.decode()
+    assert res.returncode == 0, out + api_agent.log.read_text()
+    assert "passed all tests" in out
+    assert "hakari api: serving on http://127.0.0.1:" in api_agent.log.read_text()
+
+
+def test_api_start_monitor_stop(api_agent):
+    assert api_agent("monitor", interval=0) == (7, "")
+    assert api_agent("start") == (0, "")
+    rec = api_agent.record()
+    assert rec["argv"][-1] == "api" and rec["extra"]["port"] == api_agent.port
+    assert versions(api_agent.port)["versions"][0]["id"] == "v1.0"
+    assert api_agent("monitor", interval=10000) == (0, "")
+    assert api_agent("start") == (0, "")
+    assert api_agent.record()["pid"] == rec["pid"]
+    assert api_agent("stop") == (0, "")
+    assert gone(rec["pid"])
+    assert api_agent("monitor", interval=10000) == (7, "")
+
+
+def test_a_hung_api_fails_the_monitor(api_agent):
+    api_agent.params["check_timeout"] = 1
+    assert api_agent("start") == (0, "")
+    pid = api_agent.record()["pid"]
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        rc, reason = api_agent("monitor", interval=10000)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert rc == 1
+    assert reason.startswith(f"api (pid {pid}) on http://127.0.0.1:{api_agent.port}/: "
+                             "no answer: TimeoutError")
+    os.kill(pid, signal.SIGKILL)
+    rc, reason = api_agent("monitor", interval=10000)
+    assert rc == 1 and reason.startswith(f"api (pid {pid}) died")
+
+
+def test_an_api_that_never_answers_is_stopped_when_start_times_out(api_agent):
+    api_agent.params["hakari_command"] = f"{sys.executable} -c 'import time; " \
+        "time.sleep(600)'"
+    rc, reason = api_agent("start", timeout=4000)
+    assert rc == 1
+    assert reason.startswith(f"api did not answer on http://127.0.0.1:{api_agent.port}/ "
+                             "within 4s; stopped it")
+    assert api_agent.record() is None
+
+
+def test_an_api_without_keystone_fails_start_with_its_last_words(api_agent):
+    conf = pathlib.Path(api_agent.params["config"])
+    conf.write_text(conf.read_text().replace("auth_type = password\n", ""))
+    rc, reason = api_agent("start")
+    assert rc == 1
+    assert reason.startswith("api exited with status 2 while starting: hakari: error: "
+                             "[keystone_authtoken] auth_type is not set")
+    assert api_agent.record() is None
+
+
+@pytest.mark.parametrize("params,rc,why", [
+    ({"config": "/nonexistent/hakari.conf"}, 5, "config file /nonexistent/hakari.conf: "
+     "not found"),
+    ({"check_timeout": "0"}, 6, "check_timeout: 0 out of range"),
+    ({"log_file": "api.log"}, 6, "log_file: must be the absolute path of a file"),
+])
+def test_api_validate_all_names_the_problem(api_agent, params, rc, why):
+    assert api_agent("validate-all") == (0, "")
+    api_agent.params.update(params)
+    got_rc, reason = api_agent("validate-all")
+    assert got_rc == rc and reason.startswith(why)

@@ -592,3 +592,172 @@ def test_evacuation_wait_must_fit_in_the_fencing_timeout(example, wait, timeout,
         example.setdefault("properties", {})["stonith-timeout"] = timeout
     errors = [e for e in errors_of(example) if e.startswith("fencing.evacuation_wait")]
     assert (errors == []) == ok, errors
+
+
+# -- hakari api: the clone, hakari.conf's sections, the catalog ----------------------------
+
+API_PASSWORD = "s3cr3t-Keystone-pw"
+DB_PASSWORD = "s3cr3t-db-pw"
+
+
+def sample_api() -> dict:
+    """examples/cluster.yaml's commented api section, uncommented: the sample must work."""
+    text = EXAMPLE.read_text()
+    block = text[text.index("# api:"):]
+    lines = [ln[2:] if ln.startswith("# ") else ln for ln in block.splitlines()]
+    return yaml.safe_load("\n".join(lines))["api"]
+
+
+def with_api(data: dict, **changes) -> dict:
+    api = sample_api()
+    api["keystone_authtoken"]["password"] = API_PASSWORD
+    api["connection"] = f"mysql+pymysql://hakari:{DB_PASSWORD}@db.example.com/hakari"
+    api.update(changes)
+    data["api"] = api
+    return data
+
+
+@pytest.mark.parametrize("api", [None, {}, {"enabled": False, "bind_port": 15869}])
+def test_api_is_off_unless_enabled(example, api):
+    if api is not None:
+        example["api"] = api
+    assert schema.validate(example) == ([], [])
+    files = render.render_all(example)
+    assert "hakari-api" not in semantics(files["cib.xml"])["resources"]
+    assert "hakari-api" not in files["cib.xml"] + files["pcs-commands.sh"]
+    assert "keystone_authtoken" not in files["hakari.conf"]
+    assert "[api]" not in files["hakari.conf"]
+    assert not re.search(r"^\s*openstack ", files["keystone-commands.sh"], re.M)
+    assert "nothing to register" in files["keystone-commands.sh"]
+    assert set(render.file_modes(example).values()) == {0o644}
+
+
+def test_the_sample_api_section_is_valid(example):
+    example["api"] = sample_api()
+    assert schema.validate(example) == ([], [])
+
+
+def test_api_enabled_adds_the_clone_on_controllers_only(example):
+    with_api(example)
+    assert schema.validate(example) == ([], [])
+    files = render.render_all(example)
+    sem = semantics(files["cib.xml"])
+    api = sem["resources"]["hakari-api"]
+    assert (api["class"], api["provider"], api["type"]) == ("ocf", "hakari", "api")
+    assert api["params"] == {"config": "/etc/hakari/hakari.conf", "cloud": "overcloud"}
+    assert api["clone"]["id"] == "hakari-api-clone"
+    assert ("monitor", "10s", "30s") in api["ops"]
+    rule = next(c for c in sem["constraints"] if c[:2] == ("location", "hakari-api-clone"))
+    assert rule[4] == (("-INFINITY", "and", tuple(
+        ("#uname", "ne", n) for n in ("ctl1", "ctl2", "ctl3"))),)
+    pcs = files["pcs-commands.sh"]
+    assert "pcs resource create hakari-api ocf:hakari:api " in pcs
+    assert "constraint-id=hakari-api-on-controllers" in pcs
+    assert render.check_rendered(files) == []
+
+
+def test_api_enabled_writes_hakari_conf_sections(example, tmp_path):
+    from hakari import config
+
+    with_api(example, policy_file="/etc/hakari/policy.yaml", bind_host="::")
+    example["policies"]["api"] = {"max_limit": 50}
+    text = render.render_all(example)["hakari.conf"]
+    path = tmp_path / "hakari.conf"
+    path.write_text(text)
+    conf = config.load([str(path)])
+    assert (conf.api.bind_host, conf.api.bind_port) == ("::", 15869)
+    assert conf.api.connection.endswith(f":{DB_PASSWORD}@db.example.com/hakari")
+    assert conf.api.max_limit == 50
+    sections = dict(re.findall(r"^\[(\w+)\]\n((?:[^\[\n].*\n)*)", text, re.M))
+    assert f"password = {API_PASSWORD}\n" in sections["keystone_authtoken"]
+    assert "auth_type = password\n" in sections["keystone_authtoken"]
+    assert sections["oslo_policy"] == "policy_file = /etc/hakari/policy.yaml\n"
+    assert text.count("[api]") == 1
+
+
+def test_api_options_are_set_in_the_api_section_not_in_policies(example):
+    with_api(example)
+    example["policies"]["api"] = {"bind_port": 1234}
+    one_error(example, "policies.api.bind_port", "set in the api section")
+
+
+@pytest.mark.parametrize("changes, fragment", [
+    ({"bind_port": 0}, "api.bind_port: 0 is out of range"),
+    ({"bind_host": "any where"}, "api.bind_host: invalid value"),
+    ({"url": "ftp://ha.example.com"}, "api.url: invalid value"),
+    ({"url": "https://ha.example.com/x'$(id)"}, "api.url: invalid value"),
+    ({"url": "https://ha.example.com/%(tenant_id)s"}, "api.url: invalid value"),
+    ({"public_url": 5}, "api.public_url: must be a string"),
+    ({"region": "Region One"}, "api.region: invalid value"),
+    ({"policy_file": "policy.yaml"}, "api.policy_file: invalid value"),
+    ({"enabled": "yes"}, "api.enabled: must be true or false"),
+    ({"bogus": 1}, "unknown field 'bogus'"),
+])
+def test_api_fields_are_checked(example, changes, fragment):
+    with_api(example, **changes)
+    one_error(example, fragment)
+
+
+def test_api_needs_an_endpoint_and_keystone(example):
+    with_api(example)
+    del example["api"]["url"]
+    one_error(example, "api: enabled without an endpoint")
+    example["api"]["public_url"] = "https://ha.example.com:15868"
+    del example["api"]["keystone_authtoken"]["auth_type"]
+    one_error(example, "api.keystone_authtoken: missing auth_type")
+    example["api"]["enabled"] = False  # a disabled section may be incomplete
+    assert errors_of(example) == []
+
+
+def test_api_without_a_shared_database_is_a_warning(example):
+    with_api(example)
+    del example["api"]["connection"]
+    errors, warnings = schema.validate(example)
+    assert errors == [] and len(warnings) == 1
+    assert warnings[0].startswith("api.connection: not set: each of the 3 controllers")
+    example["controllers"] = example["controllers"][:1]
+    example["fencing"] = {}
+    assert schema.validate(example) == ([], [])
+
+
+@pytest.mark.parametrize("where", ["connection", "password", "memcache_secret_key"])
+def test_bad_api_secrets_are_refused_without_being_shown(example, where):
+    secret = "leaky$secret value"
+    with_api(example)
+    if where == "connection":
+        example["api"]["connection"] = f"mysql+pymysql://hakari:{secret}@db/hakari"
+    else:
+        example["api"]["keystone_authtoken"][where] = secret
+    error = one_error(example, "its value is not shown here")
+    assert "leaky" not in error
+
+
+def test_keystone_commands_register_every_interface(example):
+    with_api(example, public_url="https://public.example.com:15868/",
+             internal_url="http://192.0.2.10:15869")
+    del example["api"]["url"]
+    script = render.render_all(example)["keystone-commands.sh"]
+    calls = [shlex.split(ln) for ln in script.splitlines() if ln.startswith("endpoint ")]
+    assert calls == [["endpoint", "public", "https://public.example.com:15868/v1/%(tenant_id)s"],
+                     ["endpoint", "internal", "http://192.0.2.10:15869/v1/%(tenant_id)s"]]
+    assert "region=(--region RegionOne)" in script
+    assert 'export OS_CLOUD="${OS_CLOUD:-overcloud}"' in script
+
+
+def test_render_keeps_api_secrets_private(tmp_path, example):
+    with_api(example)
+    vars_file = tmp_path / "v.yaml"
+    vars_file.write_text(yaml.safe_dump(example))
+    out = tmp_path / "out"
+    proc = run_hakari("render", "--vars", str(vars_file), "--output-dir", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "keystone-commands.sh (mode 0644)" in proc.stdout
+    assert "hakari.conf (mode 0600)" in proc.stdout
+    for secret in (API_PASSWORD, DB_PASSWORD):
+        assert secret not in proc.stdout + proc.stderr
+        holding = {name for name in render.OUTPUTS if secret in (out / name).read_text()}
+        assert holding == {"hakari.conf"}
+    modes = {name: (out / name).stat().st_mode & 0o777 for name in render.OUTPUTS}
+    assert modes == {**dict.fromkeys(render.OUTPUTS, 0o644), "hakari.conf": 0o600}
+    check = run_hakari("render", "--vars", str(vars_file), "--check")
+    assert check.returncode == 0 and API_PASSWORD not in check.stdout + check.stderr

@@ -9,12 +9,12 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from hakari import lifecycle
-from hakari.resource_agents import compute_guard, evacuator, ocf
+from hakari.resource_agents import api, compute_guard, evacuator, ocf
 from hakari.resource_agents.ocf import Action, AgentInfo, Context, OCFError, Parameter
 from tests.conftest import require_files, require_tools
 
 DTD_DIR = "/usr/share/resource-agents"
-AGENTS = [evacuator, compute_guard]
+AGENTS = [evacuator, compute_guard, api]
 
 INFO = AgentInfo("t", "1.0", "short", "long <&> text", (
     Parameter("name", "s", "l", required=True),
@@ -47,8 +47,9 @@ def test_meta_data_content(module):
     assert params == [p.name for p in module.INFO.parameters]
 
 
-def test_evacuator_parameters_match_the_rendered_cib():
-    names = {p.name for p in evacuator.INFO.parameters}
+@pytest.mark.parametrize("module", [evacuator, api], ids=lambda m: m.NAME)
+def test_parameters_match_the_rendered_cib(module):
+    names = {p.name for p in module.INFO.parameters}
     assert {"config", "cloud"} <= names  # templates/cib.xml.j2 sets these two
 
 
