@@ -200,9 +200,11 @@ recovery_opts = [
 
 instance_failure_group = cfg.OptGroup(
     "instance_failure", title="Instance failure",
-    help="What `hakari recover-instance UUID` does for an HA instance an external monitor "
-    "found stopped or in ERROR. Which instances are HA follows the [recovery] selection "
-    "options (instance_selection, evacuable_tag, evacuable_sources, excluded_instances).")
+    help="What hakari does for an HA instance found stopped or in ERROR: by the engine's "
+    "own watch of Nova (watch_interval), by `hakari recover-instance UUID` or by a VM "
+    "notification to `hakari api` (an external monitor). Which instances are HA follows "
+    "the [recovery] selection options (instance_selection, evacuable_tag, "
+    "evacuable_sources, excluded_instances).")
 
 instance_failure_opts = [
     cfg.StrOpt(
@@ -224,6 +226,15 @@ instance_failure_opts = [
     cfg.FloatOpt(
         "poll_interval", default=2.0, min=0.05, max=60.0,
         help="Seconds between two looks at an instance while an attempt is verified."),
+    cfg.FloatOpt(
+        "watch_interval", default=15.0, min=0.0,
+        help="Seconds between two looks of the engine at the servers Nova changed, for "
+        "HA instances that stopped or went to ERROR without anyone asking: Nova stopped "
+        "them itself (its power-state sync found the guest shut down), not a user. "
+        "Those are recovered as above, on a healthy compute only, with no external "
+        "monitor. A user's own stop is left alone; a guest shut down from inside looks "
+        "like a crash to Nova and is restarted too (Masakari leaves it). 0 turns the "
+        "watch off."),
 ]
 
 process_failure_group = cfg.OptGroup(

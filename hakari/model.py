@@ -87,6 +87,11 @@ INCIDENT_ATTRIBUTE = "hakari-incident"
 FENCED_ATTRIBUTE = "hakari-fenced"
 # An operator's "hands off this host" (hakari hold / unhold): JSON by, why, at.
 HOLD_ATTRIBUTE = "hakari-hold"
+# A host's failover segment as the Masakari-compatible API keeps it (JSON: segment, name,
+# method, enabled, reserved): what drives the recovery of the host (hakari.segments).
+SEGMENT_ATTRIBUTE = "hakari-segment"
+# Masakari's recovery methods; hakari's [recovery] target takes the same.
+RECOVERY_METHODS = ("auto", "reserved_host", "auto_priority", "rh_priority")
 # The statuses a lost host's instances had before the first evacuation of its incident
 # (JSON: incident, statuses, omitted); what a successor engine verifies arrivals against.
 ORIGINALS_ATTRIBUTE = "hakari-originals"
@@ -109,3 +114,14 @@ class Incident:
     # When an operator last ran `hakari retry`: attempts before it no longer count
     # against [recovery] max_attempts.
     retried_at: dt.datetime | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SegmentMembership:
+    """A host's failover segment, as the API last wrote it in the CIB."""
+
+    segment: str            # the segment's uuid
+    name: str
+    method: str             # one of RECOVERY_METHODS
+    enabled: bool = True
+    reserved: bool = False  # one of the segment's reserved hosts

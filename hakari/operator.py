@@ -92,9 +92,8 @@ class Decisions:
         node = self.node_of(host)
         current = holds.of_node(node, self.conf.recovery.excluded_hosts, self.names,
                                 timeout=self.timeout)
-        if current is not None and current.configured:
-            raise HakariError(f"{node} is held by {holds.FROM_CONFIG}: remove it there and "
-                              "send the engine SIGHUP")
+        if current is not None and (current.configured or current.segment):
+            raise HakariError(f"{node} is {current.describe()}: {current.lifted_by()}")
         if current is None:
             return Outcome(node, False, f"{node}: not held; nothing done")
         holds.lift(node, timeout=self.timeout)

@@ -5,6 +5,10 @@ anything is written: ApiError 404 for an unknown segment, host or notification, 
 a duplicate name, for a segment or host whose notifications are still being handled,
 for a notification from a host on maintenance or a duplicate notification, 400 for a
 notification from a host no segment has.
+
+A change to segments or hosts hands its (before, after) hosts to ``then`` inside the
+transaction, after its statements and before the commit: the API writes them to the
+CIB there (hakari.api.membership), and when that fails nothing is stored.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import datetime as dt
 import json
 import threading
 import uuid as uuidlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from sqlalchemy import and_, delete, false, insert, literal, or_, select, update
 from sqlalchemy.engine import Engine
@@ -78,6 +82,15 @@ class Notification:
     worker: str | None
     created_at: dt.datetime
     updated_at: dt.datetime | None
+
+
+# (before, after) of each host a request changes; None: not there before, or gone after.
+Changes = Sequence[tuple["Host | None", "Host | None"]]
+Then = Callable[[Changes], None]
+
+
+def _nothing(changes: Changes) -> None:
+    pass
 
 
 def _segment(row) -> Segment:
@@ -178,27 +191,34 @@ class Records:
             raise ApiError(409, f"Failover segment with name {values['name']} already "
                                 "exists.") from None
 
-    def update_segment(self, segment_uuid: str, values: Mapping) -> Segment:
+    def update_segment(self, segment_uuid: str, values: Mapping, then: Then = _nothing
+                       ) -> Segment:
         try:
             with self.engine.begin() as conn:
                 self.segment(segment_uuid, conn)
                 self._refuse_in_use(conn, segment_uuid,
                                     f"Failover segment {segment_uuid} can't be updated")
+                members = db.hosts.c.segment_uuid == segment_uuid
+                before = self._hosts(conn, members)
                 conn.execute(update(db.segments).where(db.segments.c.uuid == segment_uuid)
                              .values(**values, updated_at=db.to_db(utcnow())))
+                after = {h.uuid: h for h in self._hosts(conn, members)}
+                then([(h, after[h.uuid]) for h in before])
                 return self.segment(segment_uuid, conn)
         except IntegrityError:
             raise ApiError(409, f"Failover segment with name {values.get('name')} already "
                                 "exists.") from None
 
-    def delete_segment(self, segment_uuid: str) -> None:
+    def delete_segment(self, segment_uuid: str, then: Then = _nothing) -> None:
         with self.engine.begin() as conn:
             self.segment(segment_uuid, conn)
             self._refuse_in_use(conn, segment_uuid,
                                 f"Failover segment {segment_uuid} can't be deleted")
+            before = self._hosts(conn, db.hosts.c.segment_uuid == segment_uuid)
             # Its hosts go with it, as in Masakari.
             conn.execute(delete(db.hosts).where(db.hosts.c.segment_uuid == segment_uuid))
             conn.execute(delete(db.segments).where(db.segments.c.uuid == segment_uuid))
+            then([(h, None) for h in before])
 
     def _refuse_in_use(self, conn, segment_uuid: str, what: str) -> None:
         members = select(db.hosts.c.uuid).where(db.hosts.c.segment_uuid == segment_uuid)
@@ -260,34 +280,58 @@ class Records:
             found = self._hosts(conn, db.hosts.c.uuid == host_uuid)
         return found[0] if found else None
 
-    def create_host(self, segment_uuid: str, values: Mapping) -> Host:
+    def create_host(self, segment_uuid: str, values: Mapping, then: Then = _nothing
+                    ) -> Host:
         row = {**values, "uuid": str(uuidlib.uuid4()), "segment_uuid": segment_uuid,
                "created_at": db.to_db(utcnow()), "updated_at": None}
         try:
             with self.engine.begin() as conn:
                 self.segment(segment_uuid, conn)
                 conn.execute(insert(db.hosts).values(**row))
-                return self.host(segment_uuid, row["uuid"], conn)
+                host = self.host(segment_uuid, row["uuid"], conn)
+                then([(None, host)])
+                return host
         except IntegrityError:
             raise ApiError(409, f"Host with name {values['name']} already exists.") from None
 
-    def update_host(self, segment_uuid: str, host_uuid: str, values: Mapping) -> Host:
+    def update_host(self, segment_uuid: str, host_uuid: str, values: Mapping,
+                    then: Then = _nothing) -> Host:
         try:
             with self.engine.begin() as conn:
-                self.host(segment_uuid, host_uuid, conn)
+                before = self.host(segment_uuid, host_uuid, conn)
                 self._refuse_in_use(conn, segment_uuid, f"Host {host_uuid} can't be updated")
                 conn.execute(update(db.hosts).where(db.hosts.c.uuid == host_uuid)
                              .values(**values, updated_at=db.to_db(utcnow())))
-                return self.host(segment_uuid, host_uuid, conn)
+                host = self.host(segment_uuid, host_uuid, conn)
+                then([(before, host)])
+                return host
         except IntegrityError:
             raise ApiError(409, f"Host with name {values.get('name')} already "
                                 "exists.") from None
 
-    def delete_host(self, segment_uuid: str, host_uuid: str) -> None:
+    def delete_host(self, segment_uuid: str, host_uuid: str, then: Then = _nothing
+                    ) -> None:
         with self.engine.begin() as conn:
-            self.host(segment_uuid, host_uuid, conn)
+            before = self.host(segment_uuid, host_uuid, conn)
             self._refuse_in_use(conn, segment_uuid, f"Host {host_uuid} can't be deleted")
             conn.execute(delete(db.hosts).where(db.hosts.c.uuid == host_uuid))
+            then([(before, None)])
+
+    def host_names(self) -> list[str]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(db.hosts.c.name)).scalars())
+
+    def refresh_flags(self, flags: Mapping[str, tuple[bool, bool]]) -> None:
+        """Copy ``flags`` (host name -> (reserved, on_maintenance), from the CIB where
+        they live) into the rows that differ: what lists filter and sort on."""
+        c = db.hosts.c
+        with self.engine.begin() as conn:
+            stored = {r.name: (bool(r.reserved), bool(r.on_maintenance)) for r in
+                      conn.execute(select(c.name, c.reserved, c.on_maintenance))}
+            for name, (reserved, maintenance) in flags.items():
+                if stored.get(name, (reserved, maintenance)) != (reserved, maintenance):
+                    conn.execute(update(db.hosts).where(c.name == name).values(
+                        reserved=reserved, on_maintenance=maintenance))
 
     # -- notifications --------------------------------------------------------------------
 

@@ -2,7 +2,9 @@
 
 Each takes a checked Call (route arguments, query, decoded body, microversion) and
 returns (status, body). Bodies are checked (hakari.api.validation) before anything is
-stored; the records refuse what Masakari refuses (hakari.api.records).
+stored; the records refuse what Masakari refuses (hakari.api.records). What drives
+recovery goes to the CIB in the same step (hakari.api.membership), and hosts'
+``reserved`` and ``on_maintenance`` are shown as the CIB has them.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Callable
 
 from hakari.api import validation, versions, views
 from hakari.api.faults import ApiError
+from hakari.api.membership import Cluster
 from hakari.api.records import HOST_KEYS, NOTIFICATION_KEYS, SEGMENT_KEYS, Records
 from hakari.api.worker import Recoveries
 from hakari.records.history import INSTANCE_EVENTS
@@ -33,15 +36,41 @@ class Call:
 
 class Resources:
     """``compute_host(name)``: whether Nova has a nova-compute service for that host
-    name (hakari.api.compute.nova_host); Masakari refuses hosts Nova does not know."""
+    name (hakari.api.compute.nova_host); Masakari refuses hosts Nova does not know.
+    ``cluster``: the CIB's side of segments and hosts (by default the real one)."""
 
     def __init__(self, conf, records: Records, recoveries: Recoveries, journal: Journal,
-                 compute_host: Callable[[str], bool]):
+                 compute_host: Callable[[str], bool], cluster: Cluster | None = None):
         self.conf = conf
         self.records = records
         self.recoveries = recoveries
         self.journal = journal
         self.compute_host = compute_host
+        self.cluster = cluster or Cluster(conf)
+
+    def _refresh(self, *, strict: bool) -> None:
+        """The records' copy of what the CIB says of each host (reserved, on
+        maintenance). Not ``strict``: a CIB that cannot be read leaves the copy as it
+        was (a read shows the last known values)."""
+        try:
+            flags = self.cluster.flags(self.records.host_names())
+        except ApiError:
+            if strict:
+                raise
+            return
+        self.records.refresh_flags(flags)
+
+    def _one_node(self, name: str, was: str | None = None) -> None:
+        """Two hosts on one Pacemaker node would overwrite each other's segment."""
+        node = self.cluster.node(name)
+        for other in self.records.host_names():
+            if other not in (name, was) and self.cluster.node(other) == node:
+                raise ApiError(409, f"Host {name} is Pacemaker node {node}, as host "
+                                    f"{other} already is.")
+
+    def _write(self, maintenance: bool | None = None, request_id: str = ""):
+        return lambda changes: self.cluster.write(changes, maintenance=maintenance,
+                                                  by=f"hakari api {request_id}".strip())
 
     def _page(self, call: Call, keys) -> dict:
         limit, marker = validation.pagination(call.params, self.conf.api.max_limit)
@@ -77,11 +106,12 @@ class Resources:
 
     def segments_update(self, call: Call):
         values = validation.segment_update(call.body, call.version)
-        segment = self.records.update_segment(call.args["id"], values)
+        self._refresh(strict=True)
+        segment = self.records.update_segment(call.args["id"], values, self._write())
         return 200, {"segment": views.segment(segment)}
 
     def segments_delete(self, call: Call):
-        self.records.delete_segment(call.args["id"])
+        self.records.delete_segment(call.args["id"], self._write())
         return 204, None
 
     # -- hosts ----------------------------------------------------------------------------
@@ -92,6 +122,7 @@ class Resources:
                                 "in Nova.")
 
     def hosts_index(self, call: Call):
+        self._refresh(strict=False)
         found = self.records.hosts(
             call.args["segment_id"],
             self._filters(call, ("name", "type", "control_attributes"),
@@ -100,32 +131,45 @@ class Resources:
         return 200, {"hosts": [views.host(h) for h in found]}
 
     def hosts_show(self, call: Call):
+        self._refresh(strict=False)
         host = self.records.host(call.args["segment_id"], call.args["id"])
         return 200, {"host": views.host(host)}
 
     def hosts_create(self, call: Call):
         values = validation.host_create(call.body)
-        self.records.segment(call.args["segment_id"])
+        segment_uuid = call.args["segment_id"]
+        self.records.segment(segment_uuid)
         self._known_to_nova(values["name"])
-        return 201, {"host": views.host(self.records.create_host(call.args["segment_id"],
-                                                                  values))}
+        self._one_node(values["name"])
+        # false leaves a hold placed otherwise (`hakari hold`) alone.
+        host = self.records.create_host(segment_uuid, values, self._write(
+            values["on_maintenance"] or None, call.request_id))
+        self._refresh(strict=False)
+        return 201, {"host": views.host(self.records.host(segment_uuid, host.uuid))}
 
     def hosts_update(self, call: Call):
         values = validation.host_update(call.body)
-        self.records.host(call.args["segment_id"], call.args["id"])
+        segment_uuid = call.args["segment_id"]
+        before = self.records.host(segment_uuid, call.args["id"])
         if "name" in values:
             self._known_to_nova(values["name"])
-        host = self.records.update_host(call.args["segment_id"], call.args["id"], values)
-        return 200, {"host": views.host(host)}
+            self._one_node(values["name"], was=before.name)
+        # What the CIB says now, so that a change of another field keeps it.
+        self._refresh(strict=True)
+        host = self.records.update_host(segment_uuid, call.args["id"], values, self._write(
+            values.get("on_maintenance"), call.request_id))
+        self._refresh(strict=False)
+        return 200, {"host": views.host(self.records.host(segment_uuid, host.uuid))}
 
     def hosts_delete(self, call: Call):
-        self.records.delete_host(call.args["segment_id"], call.args["id"])
+        self.records.delete_host(call.args["segment_id"], call.args["id"], self._write())
         return 204, None
 
     # -- notifications --------------------------------------------------------------------
 
     def notifications_create(self, call: Call):
         values = validation.notification_create(call.body)
+        self._refresh(strict=False)     # a host held since is on maintenance
         n = self.records.create_notification(
             values, request_id=call.request_id,
             duplicate_interval=self.conf.api.duplicate_notification_detection_interval)

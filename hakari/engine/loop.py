@@ -6,14 +6,17 @@ at most one interval and a duplicated one nothing. Between full looks, alerts ab
 nodes get a narrow look at just those nodes (hakari.cluster.live.look_narrow, when
 hakari.engine.detect.narrow_scope allows it), laid over the last full one. Recovery of
 fenced hosts runs in one worker thread so the loop keeps looking (and keeps its
-heartbeat) while evacuations are in flight. Stopping (SIGTERM) leaves every incident
-resumable: its state is in the CIB and each step re-reads Nova before acting.
+heartbeat) while evacuations are in flight. The watch for crashed instances
+(hakari.recovery.instance.watcher) runs in a thread of its own, acting only within what
+the last quorate look allows. Stopping (SIGTERM) leaves every incident resumable: its
+state is in the CIB and each step re-reads Nova before acting.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import logging
 import os
 import threading
@@ -21,7 +24,7 @@ import time
 from collections.abc import Callable
 from contextlib import ExitStack
 
-from hakari import config, holds, lifecycle, paths
+from hakari import config, holds, lifecycle, paths, segments
 from hakari.alerts.spool import Spool, WakeSocket
 from hakari.cluster import ownership
 from hakari.cluster.failed_ops import ProcessFailure
@@ -38,7 +41,8 @@ from hakari.records.store import ClusterStore, HostLock, Records, incident_id, p
 from hakari.recovery.host import brake
 from hakari.recovery.host.evacuator import Limits, Slots
 from hakari.recovery.host.recovery import HostRecovery, Job, brake_check, host_returned
-from hakari.recovery.policy import Policy
+from hakari.recovery.instance.watcher import InstanceWatcher
+from hakari.recovery.policy import Policy, for_segment
 from hakari.recovery.process.decision import (CHECK_INTERVAL, FAILURE, Thresholds,
                                               is_process_failure)
 from hakari.recovery.process.recovery import ProcessRecovery
@@ -107,6 +111,11 @@ class Engine:
         self._process_watch = ProcessWatch()
         self._process_pending: dict[str, ProcessFailure] = {}
         self._process_checked = 0.0
+        # The instance watch, in its own thread; what it must keep out of, from the last
+        # quorate look: (when, Nova host -> why).
+        self._instance_guard: tuple[float, dict[str, str]] | None = None
+        self.instances = InstanceWatcher(lambda: self.conf, lambda: self.nova, self.journal,
+                                         self.store.failures, self._keep_out)
 
     @property
     def nova(self):
@@ -129,6 +138,9 @@ class Engine:
         except OSError as err:
             LOG.warning("no wake socket (%s): alerts are read every %gs", err,
                         self.conf.cluster.reconcile_interval)
+        # Off the look's path: a slow Nova delays no host recovery.
+        threading.Thread(target=self.instances.run, args=(self.stop,),
+                         name="hakari-instance-watch", daemon=True).start()
         try:
             while not self.stop.is_set():
                 started = time.monotonic()
@@ -249,6 +261,7 @@ class Engine:
             self._say("quorum", decision.blocked, logging.WARNING)
             return decision
         self._said.pop("quorum", None)
+        self._guard_instances(snapshot, records, held)
         self._process_failures(records, seen.process_failures, snapshot)
         steps, counted = detect.acted_on(decision, seen.fresh)
         braked = self._brake(counted, records.incidents, now)
@@ -271,7 +284,7 @@ class Engine:
                 except HakariError as err:
                     LOG.error("%s: cannot block: %s", node, err)
         if jobs:
-            self._recover(jobs)
+            self._recover(jobs, records.raw, held)
         return dataclasses.replace(decision, steps=steps)
 
     def _observe(self) -> Look:
@@ -400,23 +413,35 @@ class Engine:
 
     # -- recovery in the background -------------------------------------------------
 
-    def _recover(self, jobs) -> None:
+    def _recover(self, jobs, raw, held) -> None:
         """Start the jobs' recovery now, beside any already running (safety rule 4 was
-        applied to them all in this look)."""
+        applied to them all in this look): one batch per policy, each host's that of its
+        segment (``raw``: the look's node attributes; ``held``: nodes no reserved host
+        is taken from)."""
         jobs = [j for j in jobs if j.incident.node not in self._running]
         if not jobs:
             return
-        limits = Limits.from_config(self.conf)
-        limits.slots = self._slots
-        recovery = HostRecovery(
-            self.nova, self.store, self.journal, Policy.from_config(self.conf), limits,
-            delay=self.conf.recovery.delay, capacity_check=self.conf.recovery.capacity_check)
+        base, memberships = Policy.from_config(self.conf), segments.current(raw)
+        batches: dict[Policy, list[Job]] = {}
         for job in jobs:
-            self._running[job.incident.node] = recovery
-        worker = threading.Thread(target=self._recover_batch, args=(jobs, recovery),
-                                  name="hakari-recovery", daemon=True)
-        self._workers = [w for w in self._workers if w.is_alive()] + [worker]
-        worker.start()
+            policy = for_segment(base, job.incident.node, memberships, self.names.to_nova,
+                                 held)
+            batches.setdefault(policy, []).append(job)
+        mark = functools.partial(segments.mark_taken, names=self.names,
+                                 timeout=self.conf.cluster.tool_timeout)
+        for policy, batch in batches.items():
+            limits = Limits.from_config(self.conf)
+            limits.slots = self._slots
+            recovery = HostRecovery(
+                self.nova, self.store, self.journal, policy, limits,
+                delay=self.conf.recovery.delay,
+                capacity_check=self.conf.recovery.capacity_check, mark_taken=mark)
+            for job in batch:
+                self._running[job.incident.node] = recovery
+            worker = threading.Thread(target=self._recover_batch, args=(batch, recovery),
+                                      name="hakari-recovery", daemon=True)
+            self._workers = [w for w in self._workers if w.is_alive()] + [worker]
+            worker.start()
 
     def _recover_batch(self, jobs, recovery: HostRecovery) -> None:
         try:
@@ -516,6 +541,30 @@ class Engine:
         except HakariError as err:
             self._say("process-check", f"process failures not checked: {err}",
                       logging.ERROR)
+
+    def _guard_instances(self, snapshot, records: Records, held) -> None:
+        """What the instance watch keeps out of, as this quorate look shows it (safety
+        rule 13): hosts with an open incident, held, or lost; their instances are host
+        recovery's to evacuate, never to start or reboot where they are."""
+        keep_out = {}
+        for node in snapshot.nodes:
+            if detect.is_lost(node):
+                keep_out[self.names.to_nova(node.name)] = "lost in the cluster"
+        for node, hold in held.items():
+            keep_out[self.names.to_nova(node)] = f"held ({hold.describe()})"
+        for node, incident in records.incidents.items():
+            if incident.state not in lifecycle.TERMINAL:
+                keep_out[self.names.to_nova(node)] = \
+                    f"host incident {incident.id} {incident.state}"
+        self._instance_guard = (time.monotonic(), keep_out)
+
+    def _keep_out(self) -> dict[str, str] | None:
+        """None when no quorate look is recent enough to act on (safety rule 2)."""
+        guard = self._instance_guard
+        if guard is None or time.monotonic() - guard[0] > \
+                3 * self.conf.cluster.reconcile_interval:
+            return None
+        return guard[1]
 
     def _process_recovery(self):
         return ProcessRecovery(self.nova, self.journal, Thresholds.from_config(self.conf),

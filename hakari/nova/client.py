@@ -29,9 +29,10 @@ from hakari.errors import HakariError
 from hakari.nova.cloud import cloud_name, cloud_region
 from hakari.display import one_line
 from hakari.nova.errors import NovaConflict, NovaError, NovaNotFound
-from hakari.nova.resources import (Aggregate, ComputeService, Hypervisor, Migration, Server,
-                                   aggregate_from, hypervisor_from, migration_from,
-                                   server_from, service_from)
+from hakari.nova.resources import (Aggregate, ComputeService, Hypervisor, InstanceAction,
+                                   Migration, Server, aggregate_from, hypervisor_from,
+                                   instance_action_from, migration_from, server_from,
+                                   service_from)
 
 # 2.53: services addressed by UUID; 2.68: evacuate without `force`, instance keeps its
 # power state (2.95 would leave it stopped at the destination).
@@ -42,6 +43,8 @@ STOP_AT_DESTINATION_MICROVERSION = "2.95"
 LIST_MICROVERSION = (2, 98)
 # Migrations: 2.59 adds uuid and marker pagination, 2.80 project/user.
 MIGRATIONS_MICROVERSION = "2.80"
+# Instance actions: 2.58 adds limit (the newest alone) and updated_at.
+ACTIONS_MICROVERSION = "2.58"
 COMPUTE_BINARY = "nova-compute"
 PAGE_SIZE = 1000
 # Parallel evacuations share one HTTP session; requests' default pool keeps only 10
@@ -201,6 +204,21 @@ class Nova:
         """Every server Nova places on ``host``, across all projects, all pages, with
         flavor extra specs and image properties when this Nova embeds them."""
         return list(self._paged_servers({"all_tenants": "True", "host": host}))
+
+    def servers_changed_since(self, since: dt.datetime) -> list[Server]:
+        """Every server Nova changed (``updated_at``) at or after ``since``, across all
+        projects, all pages; deleted ones left out (``changes-since`` alone would list
+        them)."""
+        stamp = since.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return list(self._paged_servers({"all_tenants": "True", "deleted": "False",
+                                         "changes-since": stamp}))
+
+    def latest_action(self, server_id: str) -> InstanceAction | None:
+        """The newest request Nova recorded against the server, or None."""
+        actions = self._call("GET", f"/servers/{server_id}/os-instance-actions",
+                             params={"limit": 1}, microversion=ACTIONS_MICROVERSION
+                             ).body.get("instanceActions", [])
+        return instance_action_from(actions[0]) if actions else None
 
     def _paged_servers(self, query: dict) -> Iterator[Server]:
         mv = self._list_microversion()

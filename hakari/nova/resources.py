@@ -1,5 +1,5 @@
-"""What Nova answers, typed: compute services, servers, migrations, aggregates,
-hypervisors, and the parsing of Nova's JSON into them."""
+"""What Nova answers, typed: compute services, servers, instance actions, migrations,
+aggregates, hypervisors, and the parsing of Nova's JSON into them."""
 
 from __future__ import annotations
 
@@ -51,6 +51,8 @@ class Server:
     image_properties: dict = dataclasses.field(default_factory=dict)
     # Nova's fault message for a server in ERROR (why a rebuild failed).
     fault: str | None = None
+    # Nova's last change of the server (what ``changes-since`` compares).
+    updated_at: dt.datetime | None = None
 
     @property
     def flavor_extra_specs(self) -> dict:
@@ -80,6 +82,19 @@ class Migration:
     @property
     def in_flight(self) -> bool:
         return not (self.succeeded or self.failed)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class InstanceAction:
+    """One request Nova recorded against a server (os-instance-actions)."""
+
+    action: str
+    request_id: str | None
+    # None when Nova acted on its own (an admin context without a user: nova-compute's
+    # power-state sync stopping an instance whose guest shut down).
+    user_id: str | None
+    project_id: str | None
+    start_time: dt.datetime | None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -133,7 +148,14 @@ def server_from(d: dict) -> Server:
         image_id=image.get("id"), tags=tuple(d.get("tags") or ()),
         image_properties=dict(image.get("properties") or {}),
         fault=one_line(fault["message"])[:300] if isinstance(fault, dict)
-        and fault.get("message") else None)
+        and fault.get("message") else None, updated_at=parse_time(d.get("updated")))
+
+
+def instance_action_from(d: dict) -> InstanceAction:
+    return InstanceAction(action=d.get("action") or "", request_id=d.get("request_id"),
+                          user_id=d.get("user_id") or None,
+                          project_id=d.get("project_id") or None,
+                          start_time=parse_time(d.get("start_time")))
 
 
 def aggregate_from(d: dict) -> Aggregate:

@@ -1,17 +1,22 @@
 """Recovery policies as pure functions: which instances, in what order, to where, and what
-state counts as "arrived". No I/O: callers pass what Nova said.
+state counts as "arrived". No I/O: callers pass what Nova and the CIB said.
+
+The configuration's policy is the default segment's; a host the Masakari-compatible API
+put in a segment (hakari.segments) recovers by that segment's method, to that segment's
+reserved hosts (``for_segment``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 
+from hakari.model import RECOVERY_METHODS, SegmentMembership
 from hakari.nova.resources import Aggregate, Server
 
 TRUE_WORDS = frozenset({"true", "yes", "1", "on", "y", "t"})
 SELECTIONS = ("all", "tagged")
-TARGETS = ("auto", "reserved_host", "auto_priority", "rh_priority")
+TARGETS = RECOVERY_METHODS
 SOURCES = ("server", "flavor", "image", "aggregate")
 # Nova evacuates instances in these vm_states only (compute API check_instance_state).
 EVACUABLE_VM_STATES = frozenset({"active", "stopped", "error"})
@@ -56,6 +61,23 @@ class Policy:
     @property
     def uses_reserved_hosts(self) -> bool:
         return self.target != "auto"
+
+
+def for_segment(base: Policy, node: str, memberships: Mapping[str, SegmentMembership],
+                to_nova: Callable[[str], str], held: Collection[str] = ()) -> Policy:
+    """The policy lost node ``node`` recovers by: its segment's method, and as reserved
+    hosts the Nova hosts of the other nodes of its segment marked reserved and not held
+    (Masakari takes its segment's reserved hosts not on maintenance), in name order;
+    ``base`` (the configuration: the default segment) for a node in no segment.
+    ``memberships``: node -> membership (hakari.segments.current)."""
+    mine = memberships.get(node)
+    if mine is None:
+        return base
+    reserved = sorted(to_nova(n) for n, m in memberships.items()
+                      if m.segment == mine.segment and m.reserved and n != node
+                      and n not in held)
+    return dataclasses.replace(base, target=mine.method, reserved_hosts=tuple(reserved),
+                               reserved_aggregate="")
 
 
 def truthy(value) -> bool:

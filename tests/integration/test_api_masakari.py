@@ -25,7 +25,7 @@ from openstack import exceptions as sdk_exc
 from hakari import lifecycle
 from hakari.api import statuses
 from hakari.cluster import attributes
-from hakari.model import INCIDENT_ATTRIBUTE, Incident
+from hakari.model import HOLD_ATTRIBUTE, INCIDENT_ATTRIBUTE, SEGMENT_ATTRIBUTE, Incident
 from hakari.records.journal import Journal
 from hakari.records.store import incident_id, to_record
 from tests.api_helpers import MEMBER, serve
@@ -115,23 +115,31 @@ def test_sdk_manages_segments_and_hosts(ha):
         ["rack1", "rack2"]
     ha.delete_segment(second.uuid, ignore_missing=False)
 
-    # A Pacemaker node name (mapped to Nova's) and a Nova name are both accepted.
+    # A Pacemaker node name (mapped to Nova's) and a Nova name (node3: the node
+    # compute2) are both accepted.
     mapped = ha.create_host(segment.uuid, name="compute1", type="COMPUTE",
                             control_attributes="SSH")
-    plain = ha.create_host(segment.uuid, name="node1", type="COMPUTE",
+    plain = ha.create_host(segment.uuid, name="node3", type="COMPUTE",
                            control_attributes="SSH", reserved=True)
     assert (mapped.failover_segment_id, mapped.on_maintenance, plain.reserved) == \
         (segment.uuid, False, True)
-    assert sorted(h.name for h in ha.hosts(segment.uuid)) == ["compute1", "node1"]
-    assert [h.name for h in ha.hosts(segment.uuid, reserved=True)] == ["node1"]
+    assert sorted(h.name for h in ha.hosts(segment.uuid)) == ["compute1", "node3"]
+    assert [h.name for h in ha.hosts(segment.uuid, reserved=True)] == ["node3"]
     updated = ha.update_host(mapped.uuid, segment.uuid, on_maintenance="True")
     assert ha.get_host(updated.uuid, segment.uuid).on_maintenance is True
+    # Both are on their Pacemaker nodes, for the engine; maintenance is a hold.
+    raw = attributes.read_all()
+    assert json.loads(raw["compute2"][SEGMENT_ATTRIBUTE])["reserved"] is True
+    assert json.loads(raw["compute1"][HOLD_ATTRIBUTE])["why"] == \
+        "on_maintenance set through the API"
 
-    # Nova has no such compute: refused, nothing stored.
+    # Nova has no such compute, or Pacemaker no such node: refused, nothing stored.
     with pytest.raises(sdk_exc.BadRequestException, match="nowhere"):
         ha.create_host(segment.uuid, name="nowhere", type="COMPUTE", control_attributes="")
-    with pytest.raises(sdk_exc.ConflictException):
+    with pytest.raises(sdk_exc.BadRequestException, match="Pacemaker has no node node1"):
         ha.create_host(segment.uuid, name="node1", type="COMPUTE", control_attributes="")
+    with pytest.raises(sdk_exc.ConflictException):
+        ha.create_host(segment.uuid, name="node3", type="COMPUTE", control_attributes="")
     assert len(list(ha.hosts(segment.uuid))) == 2
 
     ha.delete_host(plain.uuid, segment.uuid, ignore_missing=False)
@@ -217,7 +225,7 @@ def _incident(cib, node: str, state: str) -> None:
 
 def test_compute_host_notification_never_evacuates_and_follows_the_incident(
         ha, cib, fake_nova):
-    segment_with(ha, "compute1", "compute2", "node1")
+    segment_with(ha, "compute1", "compute2")
     stopped = {"event": "STOPPED", "host_status": "NORMAL", "cluster_status": "OFFLINE"}
 
     def notify(host):
@@ -227,8 +235,6 @@ def test_compute_host_notification_never_evacuates_and_follows_the_incident(
 
     alive = settled(ha, notify("compute1"))
     assert alive["status"] == "ignored" and "alive" in alive["message"]
-    unmanaged = settled(ha, notify("node1"))
-    assert unmanaged["status"] == "ignored" and "does not manage" in unmanaged["message"]
 
     simulate(cib, cib, "--node-fail", "compute2")
     lost = notify("compute2")

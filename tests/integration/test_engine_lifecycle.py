@@ -21,11 +21,13 @@ from hakari.cluster import attributes, ownership
 from hakari.cluster.live import Look
 from hakari.engine import loop, wiring
 from hakari.engine.loop import Engine
+from hakari.errors import HakariError
 from hakari.model import ClusterSnapshot, FenceEvent, NodeState
 from hakari.operator import Decisions
 from hakari.recovery.host.manual import ManualEvacuation
 from hakari.records.store import parse_records
 from lab.fakenova.sdk import write_clouds_yaml
+from tests.api_helpers import serve
 from tests.soak_counters import record
 
 pytestmark = pytest.mark.timeout(300)
@@ -382,3 +384,63 @@ def test_one_look_that_sees_the_loss_and_its_fencing_starts_recovery(world):
     assert states(engine) == {"node1": lifecycle.EVACUATED}
     assert moves(fake) and set(moves(fake).values()) == {1}
     assert {src for _, src in moves(fake)} == {"node1"}
+
+
+@pytest.mark.slow
+def test_the_masakari_model_drives_recovery(world, tmp_path):
+    """Segments made through the API drive the engine: a segment's lost host goes to the
+    segment's reserved host, which the API then shows taken (reserved false); a host in
+    no segment follows the configuration; a disabled segment's host is held."""
+    engine, cluster, fake = world(computes=("node1", "node2", "node3", "node4", "node5"),
+                                  servers=2, target="reserved_host", reserved_hosts="node5")
+    for spare in ("node2", "node5"):              # reserved hosts wait disabled, as usual
+        fake.set_service(spare, disabled=True, disabled_reason="spare")
+    (tmp_path / "api").mkdir()
+    api, stop = serve(fake, tmp_path / "api")
+    try:
+        ha = api.sdk(instance_ha_api_version="1.2").instance_ha
+        rack = ha.create_segment(name="rack1", recovery_method="reserved_host",
+                                 service_type="COMPUTE")
+        made = {name: ha.create_host(rack.uuid, name=name, type="COMPUTE",
+                                     control_attributes="SSH", reserved=name == "node2")
+                for name in ("node1", "node2", "node3")}
+
+        cluster.lose("node1")
+        look(engine, cluster)
+        cluster.fence("node1")
+        look(engine, cluster)
+        settle(engine)
+        assert states(engine) == {"node1": lifecycle.EVACUATED}
+        moved = fake.migrations(source="node1")
+        assert len(moved) == 2 and {m["dest_compute"] for m in moved} == {"node2"}
+        assert fake.host("node2")["status"] == "enabled"
+        assert ha.get_host(made["node2"].uuid, rack.uuid).reserved is False
+        [taken] = [e for e in engine.journal.read() if e.event == "reserved-host"]
+        assert (taken.detail["target"], taken.detail["marked"]) == \
+            ("node2", "no longer a reserved host of segment rack1")
+
+        cluster.tick(120)                         # a later, lone loss
+        cluster.lose("node4")                     # in no segment: the configuration's
+        look(engine, cluster)
+        cluster.fence("node4")
+        look(engine, cluster)
+        settle(engine)
+        assert states(engine)["node4"] == lifecycle.EVACUATED
+        assert {m["dest_compute"] for m in fake.migrations(source="node4")} == {"node5"}
+        assert attributes.read_all().get("node5") is None   # configured: stays reserved
+
+        ha.update_segment(rack.uuid, is_enabled=False)
+        cluster.tick(120)
+        cluster.lose("node3")
+        cluster.fence("node3")
+        look(engine, cluster, times=5)
+        settle(engine)
+        assert "node3" not in states(engine)
+        assert fake.migrations(source="node3") == []
+        assert fake.host("node3")["status"] == "enabled"
+        with pytest.raises(HakariError, match="segment rack1 is disabled.*enable segment "
+                                              "rack1 through the API"):
+            ManualEvacuation(engine.conf, "node3", look=lambda conf: Look(
+                cluster.snapshot(conf), attributes.read_all())).prepare()
+    finally:
+        stop()

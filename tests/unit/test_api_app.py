@@ -6,17 +6,22 @@ that come before any handler, each with a request id and Masakari's error body.
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 import webob
 from oslo_config import cfg
 
-from hakari import config
+from hakari import config, holds, segments
 from hakari.api import auth, policy
 from hakari.api.app import V1, Root
+from hakari.api.membership import Cluster
 from hakari.api.records import Records
 from hakari.api.resources import Resources
+from hakari.cluster import attributes
 from hakari.errors import ConfigError
+from hakari.hostnames import HostNameMap
+from hakari.model import SEGMENT_ATTRIBUTE, SegmentMembership
 from hakari.records.journal import Journal
 
 PROJECT = "0123abcd"
@@ -28,7 +33,10 @@ class Submitted(list):
 
 
 @pytest.fixture
-def app(tmp_path):
+def app(tmp_path, offline_cib):
+    # The hosts' segments and holds go to the CIB: an offline one (CIB_file).
+    offline_cib(*[f'<node id="compute{i}" uname="compute{i}" type="remote"/>'
+                  for i in (1, 2, 3)])
     (tmp_path / "policy.yaml").write_text(
         '"os_masakari_api:notifications:create": "role:admin or role:monitor"\n')
     path = tmp_path / "hakari.conf"
@@ -41,6 +49,7 @@ def app(tmp_path):
                           compute_host=lambda name: name.startswith("compute"))
     root = Root(V1(resources, policy.enforcer(conf), 2048), 2048)
     root.submitted = submitted
+    root.resources = resources
     return root
 
 
@@ -138,3 +147,121 @@ def test_token_checks_have_a_timeout_unless_configured(tmp_path):
     with pytest.raises(ConfigError):
         auth.protect(lambda env, start: [], mine)
     assert mine.keystone_authtoken.http_connect_timeout == 3
+
+
+# -- what the API writes in the CIB (hakari.api.membership) ----------------------------------
+
+def segment_of(node: str):
+    raw = attributes.read_all().get(node, {}).get(SEGMENT_ATTRIBUTE)
+    return segments.from_value(raw) if raw else None
+
+
+def rack(app, method="reserved_host", **hosts) -> tuple[str, dict[str, dict]]:
+    """A segment with ``hosts`` (name -> extra host fields); (its uuid, hosts by name)."""
+    seg = call(app, "POST", "/v1/segments", {"segment": {
+        "name": "rack1", "recovery_method": method, "service_type": "COMPUTE"}})[1]["segment"]
+    made = {}
+    for name, extra in hosts.items():
+        status, doc = call(app, "POST", f"/v1/segments/{seg['uuid']}/hosts", {"host": {
+            "name": name, "type": "COMPUTE", "control_attributes": "SSH", **extra}})
+        assert status == 201, doc
+        made[name] = doc["host"]
+    return seg["uuid"], made
+
+
+def test_segments_and_hosts_are_written_on_their_nodes(app):
+    uuid, made = rack(app, compute1={}, compute2={"reserved": True})
+    assert segment_of("compute1") == SegmentMembership(uuid, "rack1", "reserved_host",
+                                                       True, False)
+    assert segment_of("compute2").reserved is True and segment_of("compute3") is None
+    # Renamed: the old node loses it, the new one has it.
+    host = f"/v1/segments/{uuid}/hosts/{made['compute1']['uuid']}"
+    assert call(app, "PUT", host, {"host": {"name": "compute3"}})[0] == 200
+    assert segment_of("compute1") is None and segment_of("compute3").segment == uuid
+    # The segment's method and enabled go to every host of it.
+    status, _ = call(app, "PUT", f"/v1/segments/{uuid}", {"segment": {
+        "recovery_method": "auto", "enabled": False}},
+        headers={"OpenStack-API-Version": "instance-ha 1.2"})
+    assert status == 200
+    assert {(m.method, m.enabled) for m in map(segment_of, ("compute2", "compute3"))} == \
+        {("auto", False)}
+    # A disabled segment holds its hosts, which `hakari unhold` cannot lift.
+    held = holds.current(attributes.read_all(), (), HostNameMap())
+    assert held["compute2"].describe() == "held: segment rack1 is disabled"
+    assert held["compute2"].lifted_by() == "enable segment rack1 through the API"
+    # fence_hakari asks for one node's hold.
+    assert holds.of_node("compute3", (), HostNameMap(), timeout=30).segment == "rack1"
+    assert call(app, "DELETE", host)[0] == 204
+    assert segment_of("compute3") is None
+    assert call(app, "DELETE", f"/v1/segments/{uuid}")[0] == 204
+    assert attributes.read_all() == {}
+
+
+def test_a_node_pacemaker_lacks_or_two_hosts_on_one_node_store_nothing(app, tmp_path):
+    uuid, _ = rack(app, compute1={})
+    hosts = f"/v1/segments/{uuid}/hosts"
+    status, doc = call(app, "POST", hosts, {"host": {
+        "name": "compute9", "type": "COMPUTE", "control_attributes": "SSH"}})
+    assert status == 400 and "Pacemaker has no node compute9" in \
+        doc["badRequest"]["message"]
+    path = tmp_path / "hakari.conf"
+    path.write_text(path.read_text() + "[cluster]\nnode_domain = example.com\n")
+    app.resources.cluster = Cluster(config.load([str(path)]))
+    status, doc = call(app, "POST", hosts, {"host": {
+        "name": "compute1.example.com", "type": "COMPUTE", "control_attributes": "SSH"}})
+    assert status == 409 and "node compute1, as host compute1" in \
+        doc["conflictingRequest"]["message"]
+    assert [h["name"] for h in call(app, "GET", hosts)[1]["hosts"]] == ["compute1"]
+    assert set(attributes.read_all()) == {"compute1"}
+
+
+def test_a_change_the_cluster_refuses_is_undone_and_stores_nothing(app, offline_cib):
+    uuid, _ = rack(app, compute1={}, compute2={})
+    # compute2's node leaves the CIB: rewriting the segment fails half way.
+    subprocess.run(["cibadmin", "--delete", "--xml-text", '<node uname="compute2"/>'],
+                   check=True, timeout=30)
+    status, doc = call(app, "PUT", f"/v1/segments/{uuid}", {"segment": {
+        "recovery_method": "auto"}})
+    assert status == 400, doc
+    assert call(app, "GET", f"/v1/segments/{uuid}")[1]["segment"]["recovery_method"] == \
+        "reserved_host"
+    assert segment_of("compute1").method == "reserved_host"
+
+
+def test_on_maintenance_is_the_hold_and_reserved_what_the_cib_says(app, tmp_path):
+    uuid, made = rack(app, compute1={}, compute2={"reserved": True})
+    host = f"/v1/segments/{uuid}/hosts/{made['compute1']['uuid']}"
+    doc = call(app, "PUT", host, {"host": {"on_maintenance": True}})[1]["host"]
+    assert doc["on_maintenance"] is True
+    hold = holds.of_node("compute1", (), HostNameMap(), timeout=30)
+    assert hold.why == "on_maintenance set through the API" and \
+        hold.by.startswith("hakari api req-")
+    # A maintenance host's notifications are refused, as Masakari refuses them.
+    status, _ = call(app, "POST", "/v1/notifications", {"notification": {
+        "type": "PROCESS", "hostname": "compute1", "generated_time": "2026-01-01T00:00:00",
+        "payload": {"event": "STOPPED", "process_name": "nova-compute"}}})
+    assert status == 409
+    assert call(app, "PUT", host, {"host": {"on_maintenance": False}})[1]["host"][
+        "on_maintenance"] is False
+    assert holds.of_node("compute1", (), HostNameMap(), timeout=30) is None
+    # `hakari hold` shows as maintenance; the engine taking compute2 into use, as
+    # no longer reserved, in the list and its filters too.
+    holds.place("compute1", "dave@ctl1", "firmware", timeout=30)
+    assert segments.mark_taken("compute2", HostNameMap(), timeout=30) == \
+        "no longer a reserved host of segment rack1"
+    listed = {h["name"]: (h["reserved"], h["on_maintenance"])
+              for h in call(app, "GET", f"/v1/segments/{uuid}/hosts")[1]["hosts"]}
+    assert listed == {"compute1": (False, True), "compute2": (False, False)}
+    assert [h["name"] for h in call(app, "GET", f"/v1/segments/{uuid}/hosts"
+                                    "?on_maintenance=true")[1]["hosts"]] == ["compute1"]
+    # Another change to the host keeps what the CIB says.
+    other = f"/v1/segments/{uuid}/hosts/{made['compute2']['uuid']}"
+    call(app, "PUT", other, {"host": {"control_attributes": "IPMI"}})
+    assert segment_of("compute2").reserved is False
+    # A configured hold is not the API's to lift.
+    path = tmp_path / "hakari.conf"
+    path.write_text(path.read_text() + "[recovery]\nexcluded_hosts = compute1\n")
+    app.resources.cluster = Cluster(config.load([str(path)]))
+    status, doc = call(app, "PUT", host, {"host": {"on_maintenance": False}})
+    assert status == 409 and "excluded_hosts" in doc["conflictingRequest"]["message"]
+    assert holds.of_node("compute1", (), HostNameMap(), timeout=30).by == "dave@ctl1"

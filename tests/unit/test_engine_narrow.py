@@ -149,7 +149,7 @@ def engine(tmp_path, monkeypatch):
     eng.cluster, eng.clock = cluster, clock
     # Recoveries are recorded, not run: Nova here is only the brake's list of computes.
     eng.started = []
-    eng._recover = eng.started.extend
+    eng._recover = lambda jobs, raw, held: eng.started.extend(jobs)
     eng.reconcile()
     assert cluster.calls == ["full"]
     return eng

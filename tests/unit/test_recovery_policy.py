@@ -7,9 +7,10 @@ import pytest
 from hakari import config
 from hakari.recovery.host.brake import mass_failure
 from hakari.nova.resources import Aggregate, Server
-from hakari.recovery.policy import (Policy, ReservedRotation, expected_statuses, ordered,
-                                    priority, reserved_pool, skip_reason, tagged_by, truthy,
-                                    uses_reserved)
+from hakari.model import SegmentMembership
+from hakari.recovery.policy import (Policy, ReservedRotation, expected_statuses,
+                                    for_segment, ordered, priority, reserved_pool,
+                                    skip_reason, tagged_by, truthy, uses_reserved)
 
 
 def server(sid="s1", status="ACTIVE", metadata=None, extra_specs=None, image_props=None,
@@ -105,6 +106,28 @@ def test_reserved_pool_from_config_and_aggregate_minus_unusable():
     aggs = [Aggregate("1", "spare", ("r2", "r3", "r4"), {})]
     assert reserved_pool(p, aggs) == ["r1", "r2", "r3", "r4"]
     assert reserved_pool(p, aggs, lost=["r1"], unusable=["r4"]) == ["r2", "r3"]
+
+
+def test_a_segments_host_recovers_by_its_segment_and_others_by_the_configuration():
+    base = Policy(target="auto", reserved_hosts=("spare1",), reserved_aggregate="spare",
+                  max_attempts=5)
+    rack1 = SegmentMembership("u1", "rack1", "rh_priority")
+    members = {"c1": rack1, "c2": rack1,
+               "r2": SegmentMembership("u1", "rack1", "rh_priority", reserved=True),
+               "r1": SegmentMembership("u1", "rack1", "rh_priority", reserved=True),
+               "r3": SegmentMembership("u1", "rack1", "rh_priority", reserved=True),
+               "x1": SegmentMembership("u2", "rack2", "auto", reserved=True)}
+    policy = for_segment(base, "c1", members, lambda n: f"{n}.nova", held={"r3"})
+    # The segment's method; its own reserved hosts not held, by name; not the
+    # configuration's, nor another segment's; everything else as configured.
+    assert (policy.target, policy.reserved_hosts, policy.reserved_aggregate,
+            policy.max_attempts) == ("rh_priority", ("r1.nova", "r2.nova"), "", 5)
+    # A reserved host that is lost is not its own target.
+    assert for_segment(base, "r1", members, str).reserved_hosts == ("r2", "r3")
+    # In no segment: the default segment, the configuration.
+    assert for_segment(base, "c9", members, str) is base
+    # Hosts of one segment recover with one policy (the engine batches by it).
+    assert for_segment(base, "c1", members, str) == for_segment(base, "c2", members, str)
 
 
 def test_reserved_rotation_round_robin_avoids_source():

@@ -182,7 +182,7 @@ class Evacuator:
     def __init__(self, nova: Nova, journal: Journal | None, policy: Policy,
                  limits: Limits, *, progress: ProgressFn | None = None,
                  reserved: ReservedRotation | None = None,
-                 prepare_target: Callable[[str], None] | None = None,
+                 prepare_target: Callable[[str], str] | None = None,
                  clock: Callable[[], float] = time.monotonic,
                  wall: Callable[[], dt.datetime] = utcnow, max_workers: int | None = None):
         self.nova = nova
@@ -359,16 +359,18 @@ class Evacuator:
         return None if self.policy.target in ("auto_priority", "rh_priority") else False
 
     def _ready(self, target: str, t: _Track) -> bool:
-        """Prepare a reserved host once (enable it in Nova); False if that failed."""
+        """Prepare a reserved host once (enable it in Nova, and whatever else
+        ``prepare_target`` says it did: ``marked``); False if that failed."""
         if target not in self._prepared:
-            error = None
+            error = marked = None
             if self._prepare_target is not None:
                 try:
-                    self._prepare_target(target)
+                    marked = self._prepare_target(target) or None
                 except NovaError as err:
                     error = str(err)
             self._prepared[target] = error
-            self._journal(self._event(t, "reserved-host", target=target, error=error))
+            self._journal(self._event(t, "reserved-host", target=target, error=error,
+                                      marked=marked))
         return self._prepared[target] is None
 
     def _take_slot(self, t: _Track, reserved: bool = False) -> None:

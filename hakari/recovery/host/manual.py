@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import os
 from collections.abc import Callable
 
-from hakari import holds, lifecycle
+from hakari import holds, lifecycle, segments
 from hakari.cluster import live, ownership
 from hakari.cluster.live import Look
 from hakari.errors import ClusterNotConnected, HakariError, ToolNotFound
@@ -28,7 +29,7 @@ from hakari.nova.client import Nova
 from hakari.nova.errors import NovaError, NovaNotFound
 from hakari.nova.resources import ComputeService
 from hakari.recovery.host.plan import Decision
-from hakari.recovery.policy import Policy
+from hakari.recovery.policy import Policy, for_segment
 from hakari.records.store import (ClusterStore, HostLock, LocalStore, incident_id,
                                    parse_records)
 
@@ -130,13 +131,16 @@ class ManualEvacuation:
         snapshot = seen.snapshot if seen is not None else None
         in_cluster = snapshot is not None and snapshot.node(node) is not None
         records = parse_records(seen.attributes) if in_cluster else None
-        held = holds.current(records.raw if records else {},
-                             self.conf.recovery.excluded_hosts, self.names).get(node)
+        raw = records.raw if records else {}
+        every = holds.current(raw, self.conf.recovery.excluded_hosts, self.names)
+        held = every.get(node)
         if held is not None:
-            how = "remove it from [recovery] excluded_hosts" if held.configured else \
-                f"`hakari unhold {node}`"
             raise HakariError(f"{host} is {held.describe()}; hakari does not act on it "
-                              f"({how} first)")
+                              f"({held.lifted_by()} first)")
+        # As the engine would recover it: by its segment's policy (the configuration's
+        # for a host in no segment).
+        self.policy = for_segment(Policy.from_config(self.conf), node,
+                                  segments.current(raw), self.names.to_nova, held=every)
         self.store = ClusterStore(self.journal, self.conf.cluster.tool_timeout) \
             if in_cluster else LocalStore(self.journal)
         existing = self.store.current(node)
@@ -274,7 +278,11 @@ class ManualEvacuation:
                                     Limits.from_config(self.conf),
                                     delay=self.conf.recovery.delay, progress=progress,
                                     capacity_check=self.conf.recovery.capacity_check,
-                                    by=lifecycle.OPERATOR)
+                                    by=lifecycle.OPERATOR,
+                                    mark_taken=functools.partial(
+                                        segments.mark_taken, names=self.names,
+                                        timeout=self.conf.cluster.tool_timeout)
+                                    if store.cluster else None)
             if self.conf.recovery.delay > 0:
                 self.warn(f"waiting {self.conf.recovery.delay:g}s before evacuating "
                           "([recovery] delay)")

@@ -204,14 +204,17 @@ class HostRecovery:
     """Runs jobs through the state machine (hakari.lifecycle) as ``by`` (the engine or
     an operator); ``store`` keeps each incident's state. ``halt(host, why)`` (from
     another thread) stops a host's recovery: nothing more is sent for it, and it ends
-    BLOCKED."""
+    BLOCKED. ``mark_taken(host)``: marks a reserved host just enabled as taken into use
+    (hakari.segments.mark_taken) and says what it marked."""
 
     def __init__(self, nova: Nova, store: LocalStore, journal: Journal, policy: Policy,
                  limits: Limits, *, delay: float = 0.0,
                  progress: Callable[[Outcome], None] | None = None,
                  sleep: Callable[[float], None] = time.sleep, capacity_check: bool = False,
-                 by: str = lifecycle.ENGINE):
+                 by: str = lifecycle.ENGINE,
+                 mark_taken: Callable[[str], str] | None = None):
         self.by = by
+        self.mark_taken = mark_taken
         self._halted: dict[str, str] = {}
         self.nova = nova
         self.store = store
@@ -375,10 +378,17 @@ class HostRecovery:
         unusable += [h for h in self.policy.reserved_hosts if h not in services]
         pool = reserved_pool(self.policy, aggregates, lost=lost, unusable=unusable)
 
-        def prepare(host: str) -> None:
+        def prepare(host: str) -> str:
             svc = self.nova.compute_service(host)
             if not svc.enabled:
                 self.nova.enable(svc)
+            if self.mark_taken is None:
+                return ""
+            try:
+                return self.mark_taken(host)
+            except HakariError as err:
+                # The instances may land there all the same: the mark is bookkeeping.
+                return f"not marked as taken: {err}"
 
         return ReservedRotation(pool), prepare
 

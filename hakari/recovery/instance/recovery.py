@@ -74,7 +74,9 @@ class InstanceRecovery:
         self._clock = clock
         self._progress = progress or (lambda message: None)
 
-    def run(self, server_id: str, source: str = "cli") -> InstanceReport:
+    def run(self, server_id: str, source: str = "cli",
+            cause: str | None = None) -> InstanceReport:
+        """``cause``: why the reporter took it for a failure, for the journal."""
         try:
             server = self.nova.server(server_id)
         except NovaNotFound:
@@ -90,7 +92,7 @@ class InstanceRecovery:
             if step.action == decision.WAIT:
                 server = self._settle(server.id)
                 if server.task_state:
-                    incident = incident or self._open(server, source)
+                    incident = incident or self._open(server, source, cause)
                     return self._finish(incident, server, FAILED, attempts,
                                         f"task {server.task_state} still in progress after "
                                         f"{self.settings.verify_timeout:g}s", keep=True)
@@ -102,7 +104,7 @@ class InstanceRecovery:
                 why = (f"ACTIVE after attempt {attempts}" if acted else
                        "found ACTIVE (recovered outside this run)")
                 return self._finish(incident, server, RECOVERED, attempts, why)
-            incident = incident or self._open(server, source)
+            incident = incident or self._open(server, source, cause)
             if step.action == decision.SKIP:
                 return self._finish(incident, server, SKIPPED, attempts, step.reason)
             if step.action == decision.FAIL:
@@ -122,11 +124,12 @@ class InstanceRecovery:
                                  reason=failure, status=server.status)
                 self._progress(f"attempt {attempts} failed: {failure}")
 
-    def _open(self, server: Server, source: str) -> Failure:
+    def _open(self, server: Server, source: str, cause: str | None) -> Failure:
         incident = self.book.save(new_failure(INSTANCE, server.id, server.host or "",
                                               f"reported {server.status} ({source})"))
         self.book.record(incident, "reported", source=source, status=server.status,
-                         name=server.name, fault=server.fault)
+                         name=server.name, fault=server.fault,
+                         **({"cause": cause} if cause else {}))
         return incident
 
     # -- one attempt ------------------------------------------------------------------
