@@ -1,10 +1,11 @@
 """Who may do what: oslo.policy rules with Masakari's names and defaults.
 
-Every rule of segments, hosts and notifications defaults to ``rule:admin_api``, which is
-``is_admin:True``, which holds when the caller's token has the admin role
-(``context_is_admin``). A policy file ([oslo_policy] policy_file, policy.yaml beside the
-configuration by default) overrides any rule by name, as it does for Masakari, e.g.
-``"os_masakari_api:notifications:create": "role:admin or role:service"``.
+Every rule of segments, hosts, notifications and vm moves defaults to
+``rule:admin_api``, which is ``is_admin:True``, which holds when the caller's token has
+the admin role (``context_is_admin``). A policy file ([oslo_policy] policy_file,
+policy.yaml beside the configuration by default) overrides any rule by name, as it does
+for Masakari, e.g. ``"os_masakari_api:notifications:create": "role:admin or
+role:service"``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ ADMIN_API = "rule:admin_api"
 SEGMENTS = "os_masakari_api:segments:%s"
 HOSTS = "os_masakari_api:os-hosts:%s"
 NOTIFICATIONS = "os_masakari_api:notifications:%s"
+VMOVES = "os_masakari_api:vmoves:%s"
 VERSIONS = "os_masakari_api:versions:%s"
 
 
@@ -36,11 +38,13 @@ RULES = (
      policy.RuleDefault("admin_or_owner", "is_admin:True or project_id:%(project_id)s",
                         "An administrator or the owner of the project."),
      policy.RuleDefault("admin_api", "is_admin:True",
-                        "The default of every segment, host and notification rule."),
+                        "The default of every segment, host, notification and vm "
+                        "move rule."),
      policy.RuleDefault(VERSIONS % "index", "@", "Show the API version (GET /v1).")]
     + _rules(SEGMENTS, ("index", "detail", "create", "update", "delete"), "Segments")
     + _rules(HOSTS, ("index", "detail", "create", "update", "delete"), "Hosts")
-    + _rules(NOTIFICATIONS, ("index", "detail", "create"), "Notifications"))
+    + _rules(NOTIFICATIONS, ("index", "detail", "create"), "Notifications")
+    + _rules(VMOVES, ("index", "detail"), "VM moves of a host notification"))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

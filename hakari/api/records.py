@@ -388,6 +388,14 @@ class Records:
             raise ApiError(404, f"No notification with id {notification_uuid}.")
         return _notification(row)
 
+    def incidents_of(self, hostname: str, kind: str) -> list[str]:
+        """The incidents the notifications of type ``kind`` from ``hostname`` are
+        attached to."""
+        n = db.notifications.c
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(n.incident).distinct().where(
+                n.hostname == hostname, n.type == kind, n.incident.is_not(None))).scalars())
+
     def claim(self, notification_uuid: str, worker: str, *,
               stale_before: dt.datetime | None = None) -> bool:
         """Take a new notification to run (running, by ``worker``): true for exactly one

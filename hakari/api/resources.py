@@ -1,10 +1,11 @@
-"""The handlers of Masakari's API v1: segments, hosts, notifications.
+"""The handlers of Masakari's API v1: segments, hosts, notifications, vm moves.
 
 Each takes a checked Call (route arguments, query, decoded body, microversion) and
 returns (status, body). Bodies are checked (hakari.api.validation) before anything is
 stored; the records refuse what Masakari refuses (hakari.api.records). What drives
 recovery goes to the CIB in the same step (hakari.api.membership), and hosts'
-``reserved`` and ``on_maintenance`` are shown as the CIB has them.
+``reserved`` and ``on_maintenance`` are shown as the CIB has them. The vm moves of a host
+notification are read from Nova on each request (hakari.api.vmoves).
 """
 
 from __future__ import annotations
@@ -12,11 +13,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-from hakari.api import validation, versions, views
+from hakari.api import validation, versions, views, vmoves
 from hakari.api.faults import ApiError
 from hakari.api.membership import Cluster
 from hakari.api.records import HOST_KEYS, NOTIFICATION_KEYS, SEGMENT_KEYS, Records
 from hakari.api.worker import Recoveries
+from hakari.errors import HakariError
+from hakari.hostnames import HostNameMap
+from hakari.nova.client import Nova
 from hakari.records.history import INSTANCE_EVENTS
 from hakari.records.journal import Journal
 
@@ -37,16 +41,20 @@ class Call:
 class Resources:
     """``compute_host(name)``: whether Nova has a nova-compute service for that host
     name (hakari.api.compute.nova_host); Masakari refuses hosts Nova does not know.
-    ``cluster``: the CIB's side of segments and hosts (by default the real one)."""
+    ``nova()``: the Nova connection the vm moves are read from. ``cluster``: the CIB's
+    side of segments and hosts (by default the real one)."""
 
     def __init__(self, conf, records: Records, recoveries: Recoveries, journal: Journal,
-                 compute_host: Callable[[str], bool], cluster: Cluster | None = None):
+                 compute_host: Callable[[str], bool], nova: Callable[[], Nova],
+                 cluster: Cluster | None = None):
         self.conf = conf
         self.records = records
         self.recoveries = recoveries
         self.journal = journal
         self.compute_host = compute_host
         self.cluster = cluster or Cluster(conf)
+        self.nova = nova
+        self.names = HostNameMap.from_config(conf)
 
     def _refresh(self, *, strict: bool) -> None:
         """The records' copy of what the CIB says of each host (reserved, on
@@ -195,3 +203,35 @@ class Resources:
                       and e.event not in skip]
             workflow = views.workflow(n, events)
         return 200, {"notification": views.notification(n, workflow)}
+
+    # -- vm moves (microversion 1.3) ------------------------------------------------------
+
+    def _vmoves(self, notification_uuid: str) -> list[vmoves.VMove]:
+        n = self.records.notification(notification_uuid)
+        if n.type != validation.COMPUTE_HOST:
+            raise ApiError(400, f"Notification {notification_uuid} is of type {n.type}: "
+                                f"only {validation.COMPUTE_HOST} notifications have vm "
+                                "moves.")
+        if n.incident is None:      # not attached (yet, or ignored): nothing moved for it
+            return []
+        span = vmoves.window(n.incident,
+                             self.records.incidents_of(n.hostname, validation.COMPUTE_HOST))
+        if span is None:
+            return []
+        host = self.names.to_nova(self.names.to_node(n.hostname))
+        try:
+            return vmoves.read(self.nova(), n.notification_uuid, host, *span)
+        except HakariError as err:
+            raise ApiError(503, f"Nova cannot list the evacuations from {host}: "
+                                f"{err}") from None
+
+    def vmoves_index(self, call: Call):
+        page = self._page(call, vmoves.KEYS)
+        found = self._vmoves(call.args["notification_id"])
+        chosen = vmoves.select(found, self._filters(call, vmoves.FILTERS), **page)
+        return 200, {"vmoves": [views.vmove(v) for v in chosen]}
+
+    def vmoves_show(self, call: Call):
+        found = self._vmoves(call.args["notification_id"])
+        move = vmoves.find(found, call.args["notification_id"], call.args["id"])
+        return 200, {"vmove": views.vmove(move)}

@@ -46,6 +46,10 @@ _TABLE = [
         "POST": ("notifications_create", policy.NOTIFICATIONS % "create")}),
     (rf"/v1{_PROJECT}/notifications/{_ID}/?", {
         "GET": ("notifications_show", policy.NOTIFICATIONS % "detail")}),
+    (rf"/v1{_PROJECT}/notifications/(?P<notification_id>[^/]+)/vmoves/?", {
+        "GET": ("vmoves_index", policy.VMOVES % "index")}),
+    (rf"/v1{_PROJECT}/notifications/(?P<notification_id>[^/]+)/vmoves/{_ID}/?", {
+        "GET": ("vmoves_show", policy.VMOVES % "detail")}),
 ]
 ROUTES = [(re.compile(f"^{pattern}$"), methods) for pattern, methods in _TABLE]
 

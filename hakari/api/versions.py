@@ -1,11 +1,11 @@
 """API versions: the versions document and the microversion a request asks for. Pure.
 
 Masakari's API v1 has microversions 1.0 to 1.3 (1.1: a notification shows its recovery
-workflow details; 1.2: a segment's ``enabled``; 1.3: notifications' vmoves). hakari
-serves 1.0 to 1.2: vmoves (per-instance moves of a host recovery) are not served, so a
-client asking for 1.3 is told 406 instead of getting a route that is not there. A
-request names its microversion in ``OpenStack-API-Version: instance-ha X.Y`` (or
-``latest``); none means 1.0.
+workflow details; 1.2: a segment's ``enabled``; 1.3: a COMPUTE_HOST notification's vm
+moves), all served here. As in Masakari, the vm moves' routes answer whatever
+microversion is asked (openstacksdk asks none for them). A request names its
+microversion in ``OpenStack-API-Version: instance-ha X.Y`` (or ``latest``); none means
+1.0.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from hakari.api.faults import ApiError
 SERVICE_TYPE = "instance-ha"
 HEADER = "OpenStack-API-Version"
 MIN_VERSION = (1, 0)
-MAX_VERSION = (1, 2)
+MAX_VERSION = (1, 3)
 # Masakari's own date for its v1, which clients never compare against anything.
 UPDATED = "2016-07-01T11:33:21Z"
 _VERSION = re.compile(r"^([1-9]\d*)\.(0|[1-9]\d*)$")

@@ -11,6 +11,7 @@ import datetime as dt
 
 from hakari.api import statuses
 from hakari.api.records import Host, Notification, Segment
+from hakari.api.vmoves import VMove
 from hakari.records.journal import Event
 
 
@@ -20,7 +21,7 @@ def timestamp(when: dt.datetime | None) -> str | None:
     return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")
 
 
-def _kept(created_at: dt.datetime, updated_at: dt.datetime | None) -> dict:
+def _kept(created_at: dt.datetime | None, updated_at: dt.datetime | None) -> dict:
     return {"created_at": timestamp(created_at), "updated_at": timestamp(updated_at),
             "deleted_at": None, "deleted": False}
 
@@ -49,6 +50,15 @@ def notification(n: Notification, workflow: list[dict] | None = None) -> dict:
     if workflow is not None:
         doc["recovery_workflow_details"] = workflow
     return doc
+
+
+def vmove(v: VMove) -> dict:
+    return {"id": v.id, "uuid": v.uuid, "notification_uuid": v.notification_uuid,
+            "instance_uuid": v.instance_uuid, "instance_name": v.instance_name,
+            "source_host": v.source_host, "dest_host": v.dest_host,
+            "start_time": timestamp(v.start_time), "end_time": timestamp(v.end_time),
+            "status": v.status, "type": v.type, "message": v.message,
+            **_kept(v.created_at, v.updated_at)}
 
 
 # What a journal event's detail says, in this order, when it says it.

@@ -62,7 +62,7 @@ def build(conf, parts: Parts | None = None) -> Service:
                 from None
 
     recoveries = Recoveries(conf, records, journal, parts)
-    resources = Resources(conf, records, recoveries, journal, compute_host)
+    resources = Resources(conf, records, recoveries, journal, compute_host, parts.nova)
     limit = conf.api.max_request_body_size
     app = Root(auth.protect(V1(resources, policy.enforcer(conf), limit), conf), limit)
     recoveries.start()

@@ -26,6 +26,7 @@ from hakari import lifecycle
 from hakari.api import statuses
 from hakari.cluster import attributes
 from hakari.model import HOLD_ATTRIBUTE, INCIDENT_ATTRIBUTE, SEGMENT_ATTRIBUTE, Incident
+from hakari.nova.client import Nova
 from hakari.records.journal import Journal
 from hakari.records.store import incident_id, to_record
 from tests.api_helpers import MEMBER, serve
@@ -254,6 +255,73 @@ def test_compute_host_notification_never_evacuates_and_follows_the_incident(
     assert fake_nova.host("node3")["status"] == "enabled"
 
 
+def test_vm_moves_of_a_host_notification_are_novas_evacuations(api, ha, cib, fake_nova):
+    segment_with(ha, "compute1", "compute2")
+    servers = {outcome: fake_nova.add_server("node3", name=f"web-{outcome}")
+               for outcome in ("ok", "failed", "hang")}
+    simulate(cib, cib, "--node-fail", "compute2")
+    _incident(cib, "compute2", lifecycle.EVACUATING)
+    # By its uuid, as Masakari finds a notification (the resource's id is a number).
+    n = ha.create_notification(type="COMPUTE_HOST", hostname="compute2",
+                               generated_time=now(),
+                               payload={"event": "STOPPED"}).notification_uuid
+    deadline = time.monotonic() + 30
+    while lifecycle.EVACUATING not in (shown(ha, n)["message"] or ""):
+        assert time.monotonic() < deadline, "the notification never followed the incident"
+        time.sleep(0.1)
+    assert list(ha.vmoves(n)) == []
+
+    # What the engine does meanwhile, on whichever controller: evacuations in Nova.
+    fake_nova.kill_host("node3")
+    nova = Nova.connect(api.conf)
+    for outcome, server in servers.items():
+        fake_nova.set_evacuation_outcome(server, outcome)
+        nova.evacuate(server)
+    deadline = time.monotonic() + 20
+    while sorted(m["status"] for m in fake_nova.migrations(source="node3")) != \
+            ["done", "failed", "pre-migrating"]:
+        assert time.monotonic() < deadline, fake_nova.migrations(source="node3")
+        time.sleep(0.05)
+
+    # openstacksdk's instance_ha proxy, with no microversion (as it asks for vmoves).
+    moves = {v.server_name: v for v in ha.vmoves(n)}
+    assert {name: (v.status, v.type, v.source_host, v.server_id)
+            for name, v in moves.items()} == {
+        "web-ok": ("succeeded", "evacuation", "node3", servers["ok"]),
+        "web-failed": ("failed", "evacuation", "node3", servers["failed"]),
+        "web-hang": ("ongoing", "evacuation", "node3", servers["hang"])}
+    assert moves["web-ok"].dest_host in ("node1", "node2") and moves["web-ok"].end_time
+    assert moves["web-hang"].end_time is None
+    assert [v.server_name for v in ha.vmoves(n, status="failed")] == ["web-failed"]
+    # Pages of one, the last id the marker, in name order.
+    assert [v.server_name for v in ha.vmoves(n, limit=1, sort_key="instance_name",
+                                             sort_dir="asc")] == \
+        ["web-failed", "web-hang", "web-ok"]
+    ok = moves["web-ok"]
+    assert ha.get_vmove(ok.uuid, n).to_dict() == ok.to_dict()
+    assert ha.get_vmove(ok, n).status == "succeeded"
+    with pytest.raises(sdk_exc.NotFoundException):
+        ha.get_vmove("00000000-0000-4000-8000-000000000000", n)
+    # Asked for 1.3 by name: the same moves, the same ids (derived from Nova's).
+    other = requests.get(f"{api.endpoint}/notifications/{n}/vmoves",
+                         headers={"X-Auth-Token": api.token(),
+                                  "OpenStack-API-Version": "instance-ha 1.3"}, timeout=30)
+    assert other.status_code == 200
+    assert other.headers["OpenStack-API-Version"] == "instance-ha 1.3"
+    assert sorted(v["uuid"] for v in other.json()["vmoves"]) == \
+        sorted(v.uuid for v in moves.values())
+
+    _incident(cib, "compute2", lifecycle.EVACUATED)
+    assert settled(ha, n)["status"] == "finished"
+    assert len(list(ha.vmoves(n))) == 3
+    # Only a host notification has moves: Masakari's 400.
+    process = ha.create_notification(type="PROCESS", hostname="compute1",
+                                     generated_time=now(),
+                                     payload={"event": "STARTED", "process_name": "x"})
+    with pytest.raises(sdk_exc.BadRequestException, match="COMPUTE_HOST"):
+        list(ha.vmoves(process.notification_uuid))
+
+
 def test_no_token_member_token_and_bad_requests_store_nothing(api, ha):
     segment_with(ha, "compute1")
     url = f"{api.endpoint}/notifications"
@@ -285,7 +353,7 @@ def test_no_token_member_token_and_bad_requests_store_nothing(api, ha):
         assert answer.status_code == code, (data[:80], answer.text)
         assert answer.json()[name]["code"] == code
         assert answer.headers["x-openstack-request-id"].startswith("req-")
-    too_new = requests.get(url, headers={**admin, "OpenStack-API-Version": "instance-ha 1.3"},
+    too_new = requests.get(url, headers={**admin, "OpenStack-API-Version": "instance-ha 1.4"},
                            timeout=30)
     assert too_new.status_code == 406
     assert list(ha.notifications()) == []
@@ -316,7 +384,7 @@ def test_hakari_api_serves_https_until_sigterm(api, tmp_path):
     try:
         assert url.startswith("https://127.0.0.1:")
         root = requests.get(url + "/", verify=str(cert), timeout=30)
-        assert root.status_code == 200 and root.json()["versions"][0]["version"] == "1.2"
+        assert root.status_code == 200 and root.json()["versions"][0]["version"] == "1.3"
         assert requests.get(url + "/v1/segments", verify=str(cert),
                             timeout=30).status_code == 401
         listed = requests.get(url + "/v1/segments", verify=str(cert), timeout=30,

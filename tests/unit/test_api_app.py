@@ -5,6 +5,7 @@ that come before any handler, each with a request id and Masakari's error body.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 
@@ -22,7 +23,10 @@ from hakari.cluster import attributes
 from hakari.errors import ConfigError
 from hakari.hostnames import HostNameMap
 from hakari.model import SEGMENT_ATTRIBUTE, SegmentMembership
+from hakari.nova.errors import NovaError
+from hakari.nova.resources import Migration, Server
 from hakari.records.journal import Journal
+from hakari.records.store import incident_id
 
 PROJECT = "0123abcd"
 
@@ -30,6 +34,27 @@ PROJECT = "0123abcd"
 class Submitted(list):
     def submit(self, notification_uuid):
         self.append(notification_uuid)
+
+
+class Evacuations:
+    """What the vm moves read of Nova: evacuations from a host, servers' names."""
+
+    def __init__(self):
+        self.migrations: list[Migration] = []
+        self.names: dict[str, str] = {}
+        self.asked: list[tuple[str, dt.datetime]] = []
+        self.broken = False
+
+    def evacuations(self, host, since=None):
+        if self.broken:
+            raise NovaError("GET /os-migrations: HTTP 503: down for maintenance", 503)
+        self.asked.append((host, since))
+        return [m for m in self.migrations if m.source_compute == host
+                and m.created_at >= since]
+
+    def servers_changed_since(self, since):
+        return [Server(i, name, "ACTIVE", "node1", None, None, "active", {}, {}, None)
+                for i, name in self.names.items()]
 
 
 @pytest.fixture
@@ -45,11 +70,14 @@ def app(tmp_path, offline_cib):
     conf = config.load([str(path)])
     records = Records.open("", conf.state_dir)
     submitted = Submitted()
+    nova = Evacuations()
     resources = Resources(conf, records, submitted, Journal.open(conf.state_dir),
-                          compute_host=lambda name: name.startswith("compute"))
+                          compute_host=lambda name: name.startswith("compute"),
+                          nova=lambda: nova)
     root = Root(V1(resources, policy.enforcer(conf), 2048), 2048)
     root.submitted = submitted
     root.resources = resources
+    root.nova = nova
     return root
 
 
@@ -123,8 +151,8 @@ def test_microversions_in_answers(app):
                        HTTP_X_PROJECT_ID=PROJECT)
     req.headers["OpenStack-API-Version"] = "instance-ha latest"
     resp = req.get_response(app)
-    assert resp.status_int == 200 and resp.json["version"]["version"] == "1.2"
-    assert resp.headers["OpenStack-API-Version"] == "instance-ha 1.2"
+    assert resp.status_int == 200 and resp.json["version"]["version"] == "1.3"
+    assert resp.headers["OpenStack-API-Version"] == "instance-ha 1.3"
     # enabled is a field of segments from 1.2 only.
     body = {"segment": {"name": "r", "recovery_method": "auto", "service_type": "C",
                         "enabled": False}}
@@ -265,3 +293,97 @@ def test_on_maintenance_is_the_hold_and_reserved_what_the_cib_says(app, tmp_path
     status, doc = call(app, "PUT", host, {"host": {"on_maintenance": False}})
     assert status == 409 and "excluded_hosts" in doc["conflictingRequest"]["message"]
     assert holds.of_node("compute1", (), HostNameMap(), timeout=30).by == "dave@ctl1"
+
+
+# -- vm moves (microversion 1.3) ---------------------------------------------------------
+
+def notify(app, kind, payload, host="compute2") -> str:
+    status, doc = call(app, "POST", "/v1/notifications", {"notification": {
+        "type": kind, "hostname": host, "generated_time": "2026-03-01T12:00:00",
+        "payload": payload}})
+    assert status == 202, doc
+    return doc["notification"]["notification_uuid"]
+
+
+def attach(app, notification_uuid: str, incident: str) -> None:
+    """What the worker records once the notification follows the host's incident."""
+    records = app.resources.records
+    assert records.claim(notification_uuid, "test")
+    records.progress(notification_uuid, "test", message="following", incident=incident)
+
+
+def test_vm_moves_are_the_evacuations_since_the_incident(app):
+    rack(app, compute1={}, compute2={})
+    lost = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.timezone.utc)
+    at = [lost + dt.timedelta(minutes=m) for m in (-60, 1, 2, 3)]
+    app.nova.migrations = [
+        Migration(f"m{i}", f"server-{i}", "compute2", "compute1", status, "evacuation",
+                  at[i], at[i] + dt.timedelta(seconds=30))
+        for i, status in enumerate(("done", "done", "error", "rebuilding"))]
+    app.nova.names = {"server-1": "web-1", "server-2": "web-2"}
+    host = notify(app, "COMPUTE_HOST", {"event": "STOPPED"})
+    moves = f"/v1/notifications/{host}/vmoves"
+    # Not yet following an incident: nothing moved for it, and Nova is not asked.
+    assert call(app, "GET", moves) == (200, {"vmoves": []})
+    assert app.nova.asked == []
+    attach(app, host, incident_id("compute2", lost))
+
+    # Served whatever microversion is asked, as Masakari serves them.
+    status, doc = call(app, "GET", moves)
+    assert status == 200
+    assert [(v["instance_uuid"], v["instance_name"], v["status"]) for v in doc["vmoves"]] == \
+        [("server-3", None, "ongoing"), ("server-2", "web-2", "failed"),
+         ("server-1", "web-1", "succeeded")]
+    assert app.nova.asked[-1][0] == "compute2"
+    assert call(app, "GET", f"/v1/{PROJECT}/notifications/{host}/vmoves?status=failed",
+                headers={"OpenStack-API-Version": "instance-ha 1.3"}
+                )[1]["vmoves"] == [doc["vmoves"][1]]
+    first = doc["vmoves"][2]
+    assert call(app, "GET", f"{moves}/{first['uuid']}") == (200, {"vmove": first})
+    assert call(app, "GET", f"{moves}/{first['id']}")[1] == {"vmove": first}
+    status, err = call(app, "GET", f"{moves}/00000000-0000-4000-8000-000000000000")
+    assert status == 404 and "itemNotFound" in err
+    assert call(app, "GET", f"{moves}?marker=1")[0] == 400
+    assert call(app, "GET", f"{moves}?sort_key=flavor")[0] == 400
+
+    # The admin rule by default, Masakari's rule names.
+    status, err = call(app, "GET", moves, roles="member")
+    assert status == 403 and "os_masakari_api:vmoves:index" in err["forbidden"]["message"]
+    status, err = call(app, "GET", f"{moves}/{first['uuid']}", roles="member")
+    assert status == 403 and "os_masakari_api:vmoves:detail" in err["forbidden"]["message"]
+    assert call(app, "POST", moves, {})[0] == 405
+
+    # Only a host notification has moves; an unknown one is not found.
+    process = notify(app, "PROCESS", {"event": "STOPPED", "process_name": "nova-compute"},
+                     host="compute1")
+    status, err = call(app, "GET", f"/v1/notifications/{process}/vmoves")
+    assert status == 400 and "COMPUTE_HOST" in err["badRequest"]["message"]
+    assert call(app, "GET", f"/v1/notifications/{process}/vmoves/x")[0] == 400
+    assert call(app, "GET", "/v1/notifications/nothing/vmoves")[0] == 404
+
+    # Nova cannot answer: one line, 503.
+    app.nova.broken = True
+    status, err = call(app, "GET", moves)
+    assert status == 503
+    assert err["serviceUnavailable"]["message"] == \
+        "Nova cannot list the evacuations from compute2: GET /os-migrations: HTTP 503: " \
+        "down for maintenance"
+
+
+def test_a_later_loss_of_the_host_takes_its_own_moves(app):
+    rack(app, compute2={})
+    monday = dt.datetime(2026, 3, 2, 8, 0, tzinfo=dt.timezone.utc)
+    friday = monday + dt.timedelta(days=4)
+    app.nova.migrations = [
+        Migration(f"m{i}", f"server-{i}", "compute2", "compute1", "done", "evacuation",
+                  when + dt.timedelta(minutes=1), None)
+        for i, when in enumerate((monday, friday))]
+    first = notify(app, "COMPUTE_HOST", {"event": "STOPPED"})
+    attach(app, first, incident_id("compute2", monday))
+    second = notify(app, "COMPUTE_HOST", {"event": "STOPPED", "host_status": "UNKNOWN"})
+    attach(app, second, incident_id("compute2", friday))
+    shown = {n: [v["instance_uuid"] for v in call(app, "GET",
+                                                  f"/v1/notifications/{n}/vmoves")[1]["vmoves"]]
+             for n in (first, second)}
+    assert shown == {first: ["server-0"], second: ["server-1"]}
+

@@ -135,11 +135,12 @@ def test_microversions():
     assert versions.requested("instance-ha 1.2") == (1, 2)
     assert versions.requested("compute 2.95, instance-ha latest") == versions.MAX_VERSION
     assert versions.requested("compute 2.95") == (1, 0)
-    assert refused(versions.requested, "instance-ha 1.3", code=406)
+    assert versions.requested("instance-ha 1.3") == (1, 3)
+    assert refused(versions.requested, "instance-ha 1.4", code=406)
     assert refused(versions.requested, "instance-ha 1.02", code=400)
     doc = versions.versions_document("http://api.example.com:15868/")
     [v] = doc["versions"]
-    assert (v["version"], v["min_version"]) == ("1.2", "1.0")
+    assert (v["version"], v["min_version"]) == ("1.3", "1.0")
     assert v["links"] == [{"rel": "self", "href": "http://api.example.com:15868/v1/"}]
 
 
@@ -152,6 +153,10 @@ def test_microversions():
      {"segment_id": UUID, "id": "h1"}, None),
     ("GET", f"/v1/notifications/{UUID}", "notifications_show", {"id": UUID}, None),
     ("GET", "/v1/", "version", {}, None),
+    ("GET", f"/v1/abc/notifications/{UUID}/vmoves", "vmoves_index",
+     {"notification_id": UUID}, "abc"),
+    ("GET", f"/v1/notifications/{UUID}/vmoves/7", "vmoves_show",
+     {"notification_id": UUID, "id": "7"}, None),
 ])
 def test_routes(method, path, handler, args, project):
     r = routes.route(method, path)
