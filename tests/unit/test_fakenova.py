@@ -399,16 +399,19 @@ def test_no_valid_host_and_random_failure_rate(fake_nova, conn268):
     assert fake_nova.migrations(server_id=sids[1])[0]["status"] == "failed"
 
 
+@pytest.mark.slow
 def test_a_second_evacuate_is_accepted_and_breaks_the_server_like_nova(fake_nova, conn268):
     """Nova 34 checks vm_state only: evacuating twice returns 200 twice (seen in the lab).
     Exactly-once is the caller's job."""
-    fake_nova.configure_evacuation(rebuild_time=0.2)
+    # The second request must reach the fake while the first rebuild runs, also on a
+    # loaded machine: once the server is on node3, Nova refuses (node3 is up).
+    fake_nova.configure_evacuation(rebuild_time=1.5)
     sid = fake_nova.add_server("node1")
     fence(fake_nova, conn268, "node1")
     for _ in range(2):
         r = raw(conn268, "POST", f"/servers/{sid}/action", "2.68", json={"evacuate": {}})
         assert r.status_code == 200
-    assert fake_nova.wait_idle(5)
+    assert fake_nova.wait_idle(10)
     assert sorted(m["status"] for m in fake_nova.migrations(server_id=sid)) == \
         ["accepted", "failed"]
     assert conn268.compute.get_server(sid).status == "ERROR"
