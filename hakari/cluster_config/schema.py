@@ -41,8 +41,11 @@ QDEVICE_KEYS = {"host", "algorithm", "tls", "port"}
 NOVA_COMPUTE_KEYS = {"managed", "agent"}
 ALERT_KEYS = {"recipient", "timeout"}
 API_KEYS = {"enabled", "bind_host", "bind_port", "url", "public_url", "internal_url",
-            "admin_url", "region", "connection", "keystone_authtoken", "policy_file"}
+            "admin_url", "region", "connection", "keystone_authtoken", "policy_file",
+            "conf_path"}
 ENDPOINT_KINDS = ("public", "internal", "admin")
+# _macros.j2's default for api.conf_path.
+API_CONF_PATH = "/etc/hakari/api.conf"
 
 # A variables file in examples/cluster.yaml's layout is 1.2 MB (YAML or JSON) for
 # 4,096 nodes and takes PyYAML about 3 s to load. PyYAML's time grows with the number
@@ -188,7 +191,8 @@ class _Validator(NodeChecks):
         self.unfencing_fits(data)
         self.policies(data.get("policies", {}))
         self.api(data.get("api", {}), len(data["controllers"])
-                 if isinstance(data.get("controllers"), list) else 0)
+                 if isinstance(data.get("controllers"), list) else 0,
+                 data.get("hakari_conf_path", paths.DEFAULT_CONFIG_FILE))
 
     def corosync(self, value, nodes) -> None:
         if self.mapping(value, "corosync", COROSYNC_KEYS) is None:
@@ -329,7 +333,7 @@ class _Validator(NodeChecks):
                 else:
                     self.scalar(val, where, ini=True)
 
-    def api(self, value, controllers: int) -> None:
+    def api(self, value, controllers: int, hakari_conf) -> None:
         """`hakari api` as a clone on the controllers (docs/api.md). Values that may
         hold a password (connection, keystone_authtoken's secrets) are never quoted
         in a message."""
@@ -359,8 +363,9 @@ class _Validator(NodeChecks):
                 self.err("api.connection", "must be an SQLAlchemy URL such as "
                          "mysql+pymysql://USER:PASSWORD@HOST/DATABASE (printable, no "
                          "spaces or '$'); its value is not shown here")
-        if "policy_file" in value:
-            self.path(value["policy_file"], "api.policy_file")
+        for key in ("policy_file", "conf_path"):
+            if key in value:
+                self.path(value[key], f"api.{key}")
         auth = value.get("keystone_authtoken", {})
         if isinstance(auth, dict):
             for name, val in auth.items():
@@ -380,6 +385,10 @@ class _Validator(NodeChecks):
             self.err("api.keystone_authtoken", f"must be a mapping, not {kind(auth)}")
         if value.get("enabled") is not True:
             return
+        if value.get("conf_path", API_CONF_PATH) == hakari_conf:
+            self.err("api.conf_path", "must not be hakari_conf_path: api.conf holds the "
+                     "API's passwords and is installed root-only, hakari.conf readable by "
+                     "the haclient group")
         if not any(k in value for k in ("url", "public_url")):
             self.err("api", "enabled without an endpoint: set url (every interface) or "
                      "public_url for the Keystone catalog")

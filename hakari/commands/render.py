@@ -9,19 +9,21 @@ from hakari.errors import EXIT_OK, EXIT_USAGE
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
-        "render", help="render corosync.conf, cib.xml, pcs-commands.sh, hakari.conf and "
-        "keystone-commands.sh",
+        "render", help="render corosync.conf, cib.xml, pcs-commands.sh, hakari.conf, "
+        "keystone-commands.sh and api.conf",
         description="Validate a cluster variables file (YAML or JSON; see "
         "examples/cluster.yaml) and render corosync.conf, cib.xml, pcs-commands.sh, "
-        "hakari.conf and keystone-commands.sh (the API's catalog entry) from hakari's "
-        "templates. Every problem in the file is reported, one "
+        "hakari.conf, keystone-commands.sh (the API's catalog entry) and, with the api "
+        "enabled, api.conf (hakari api's sections and credentials, mode 0600) from "
+        "hakari's templates. Every problem in the file is reported, one "
         "per line; nothing is written unless the whole file is valid.")
     p.add_argument("--vars", required=True, metavar="FILE",
                    help="the cluster variables file ('-': standard input)")
     target = p.add_mutually_exclusive_group(required=True)
     target.add_argument("--output-dir", metavar="DIR",
-                        help="write the five files here (created if missing); each is "
-                        "replaced atomically")
+                        help="write the files here (created if missing; six with the "
+                        "api enabled, else five and no api.conf); each is replaced "
+                        "atomically")
     target.add_argument("--check", action="store_true",
                         help="only validate the variables and the rendered output")
     p.set_defaults(run=run)
@@ -48,6 +50,6 @@ def run(args) -> int:
         return EXIT_OK
     modes = render.file_modes(data)
     render.write_files(args.output_dir, files, modes)
-    for name in render.OUTPUTS:
+    for name in files:
         print(f"wrote {args.output_dir.rstrip('/')}/{name} (mode {modes[name]:04o})")
     return EXIT_OK

@@ -6,7 +6,8 @@ number of these may run: each serves the same records and notifications are clai
 the database.
 
 Contract with ``hakari api``: ``<python> -m hakari --config-file CONFIG [--os-cloud
-CLOUD] api`` (subcommand.py) serves on ``[api] bind_host:bind_port``, over HTTPS when
+CLOUD] --config-file API_CONFIG api`` (subcommand.py; API_CONFIG read last, so that its
+values win) serves on ``[api] bind_host:bind_port``, over HTTPS when
 ``[api] cert_file`` is set, until SIGTERM; ``GET /`` answers the versions document
 without a token. start succeeds once that answer comes; monitor fails (1) when the
 process died or no answer comes within ``check_timeout``. A wildcard bind address is
@@ -19,18 +20,23 @@ import dataclasses
 import http.client
 import importlib.util
 import json
+import os
 import ssl
+import stat
 import sys
 
-from hakari import __version__, paths
+from hakari import __version__, config, paths
+from hakari.errors import ConfigError
 from hakari.resource_agents import ocf, subcommand
 from hakari.resource_agents.ocf import (
-    OCF_ERR_GENERIC, OCF_ERR_INSTALLED, OCF_NOT_RUNNING, OCF_SUCCESS, Action, AgentInfo,
-    Context, OCFError, Parameter)
+    OCF_ERR_ARGS, OCF_ERR_CONFIGURED, OCF_ERR_GENERIC, OCF_ERR_INSTALLED, OCF_ERR_PERM,
+    OCF_NOT_RUNNING, OCF_SUCCESS, Action, AgentInfo, Context, OCFError, Parameter)
 
 NAME = "api"
 SUBCOMMAND = "api"
 DEFAULT_LOG_FILE = f"{paths.LOG_DIR}/api.log"
+# Where hakari render's api.conf is installed (templates/_macros.j2 api_conf_path).
+DEFAULT_API_CONFIG = "/etc/hakari/api.conf"
 # What `pip install 'hakari[api]'` adds (setup.cfg), by import name.
 EXTRA_MODULES = ("keystonemiddleware", "oslo_policy", "sqlalchemy", "webob")
 MAX_ANSWER = 65536
@@ -45,12 +51,17 @@ INFO = AgentInfo(
         "on this node. Clone it on the controller nodes behind the cloud's load balancer, "
         "with [api] connection naming one database for all of them. monitor asks the "
         "versions document (GET /, no token needed) on [api] bind_host and bind_port "
-        "from the configuration file; a wildcard address is asked on loopback."),
+        "from the configuration files; a wildcard address is asked on loopback."),
     parameters=(
         Parameter("config", "hakari configuration file",
-                  "Path of hakari.conf (with its [api] and [keystone_authtoken] sections) "
-                  "on every node that may run the API.",
+                  "Path of hakari.conf on every node that may run the API.",
                   default=paths.DEFAULT_CONFIG_FILE),
+        Parameter("api_config", "hakari api's configuration file",
+                  "Path of api.conf: the [api], [keystone_authtoken] and [oslo_policy] "
+                  "sections, read after config (its values win). It holds the API's "
+                  "database and Keystone passwords: keep it root:root 0600 (validate-all "
+                  "and start warn when group or others may read it).",
+                  default=DEFAULT_API_CONFIG),
         Parameter("cloud", "clouds.yaml cloud",
                   "Cloud in clouds.yaml with Nova admin credentials; overrides "
                   "[openstack] cloud in the configuration file.", default=""),
@@ -64,7 +75,8 @@ INFO = AgentInfo(
         Parameter("hakari_command", "Command that runs hakari (tests and debugging)",
                   "Advanced, for tests and debugging only; leave unset. A command line "
                   "run instead of this agent's Python with -m hakari; it receives the "
-                  "same arguments (--config-file CONFIG [--os-cloud CLOUD] api).",
+                  "same arguments (--config-file CONFIG [--os-cloud CLOUD] "
+                  "--config-file API_CONFIG api).",
                   default=""),
     ),
     actions=(
@@ -134,15 +146,70 @@ def probe(where: Listener, timeout: float) -> str | None:
     return answer_problem(response.status, body)
 
 
+def readers(mode: int) -> str | None:
+    """Who besides the file's owner may read a file of this mode: "group", "others",
+    "group and others", or None. Pure."""
+    who = [name for name, bit in (("group", stat.S_IRGRP), ("others", stat.S_IROTH))
+           if mode & bit]
+    return " and ".join(who) or None
+
+
+def config_files(ctx: Context) -> list[str]:
+    """config, then api_config: the files `hakari api` reads, in that order.
+
+    An api.conf readable by its group or others is a warning, not a failure: `hakari
+    api` runs as well with it, and refusing would turn a permission slip (the operator's
+    chmod to make) into an outage of the API on every controller at once.
+    """
+    path = ctx.params["api_config"]
+    if not path.startswith("/"):
+        raise OCFError(OCF_ERR_CONFIGURED, f"api_config: must be an absolute path, not "
+                       f"{path[:80]!r}")
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise OCFError(OCF_ERR_INSTALLED, f"api_config file {path}: not found (hakari "
+                       "render writes api.conf with the api enabled)") from None
+    except OSError as err:
+        raise OCFError(OCF_ERR_PERM, f"api_config file {path}: "
+                       f"{err.strerror or err}") from None
+    if not os.access(path, os.R_OK):
+        raise OCFError(OCF_ERR_PERM, f"api_config file {path}: not readable")
+    who = readers(mode)
+    if who is not None:
+        ocf.log(f"WARNING: api_config file {path}: readable by {who} (mode "
+                f"{stat.S_IMODE(mode):04o}) but holds the API's database and Keystone "
+                "passwords: make it root:root 0600")
+    return [ctx.params["config"], path]
+
+
+def load_config(ctx: Context):
+    """The configuration as `hakari api` will read it: hakari.conf with the checks every
+    agent makes, then api.conf over it."""
+    subcommand.load_config(ctx)
+    try:
+        return config.load(config_files(ctx), ctx.params["cloud"] or None)
+    except ConfigError as err:
+        # The files are per node: ERR_ARGS lets Pacemaker try a node whose copies are good.
+        raise OCFError(OCF_ERR_ARGS, str(err)) from None
+
+
+def daemon_argv(ctx: Context) -> list[str]:
+    """subcommand.hakari_argv with api.conf's --config-file before the subcommand, so
+    after hakari.conf's."""
+    argv = subcommand.hakari_argv(ctx.params, SUBCOMMAND)
+    return argv[:-1] + ["--config-file", ctx.params["api_config"], argv[-1]]
+
+
 # -- actions ----------------------------------------------------------------------------
 
 def start(ctx: Context) -> int:
     if subcommand.already_running(ctx):
         return OCF_SUCCESS
-    where = listener(subcommand.load_config(ctx))
+    where = listener(load_config(ctx))
     timeout = ctx.params["check_timeout"]
     return subcommand.launch(
-        ctx, subcommand.hakari_argv(ctx.params, SUBCOMMAND), "api",
+        ctx, daemon_argv(ctx), "api",
         {"host": where.host, "port": where.port, "tls": where.tls,
          "check_timeout": timeout},
         # Refused at once until it listens; a short timeout keeps start's own deadline.
@@ -170,7 +237,7 @@ def monitor(ctx: Context) -> int:
 
 
 def validate(ctx: Context) -> int:
-    subcommand.load_config(ctx)
+    load_config(ctx)
     subcommand.log_file(ctx)
     subcommand.check_command(ctx.params, SUBCOMMAND)
     if not ctx.params["hakari_command"]:

@@ -21,7 +21,7 @@ from lxml import etree
 from hakari.cluster_config import render, schema
 from tests.cib_semantics import semantics
 from tests.conftest import require_files, require_root, require_tools
-from tests.unit.test_cluster_vars import API_PASSWORD, sample_api
+from tests.unit.test_cluster_vars import API_PASSWORD, DB_PASSWORD, sample_api, with_api
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "cluster.yaml"
@@ -294,11 +294,13 @@ def test_apply_cib_keeps_other_resources_and_is_idempotent(tmp_path):
 # -- Ansible ----------------------------------------------------------------------------
 
 def conf_ownership_vars() -> list[str]:
-    """Only root can give hakari.conf to root:haclient; others keep their own."""
+    """Only root can give hakari.conf to root:haclient and api.conf to root:root; others
+    keep their own."""
     if os.geteuid() == 0:
         return []
-    return ["-e", f"hakari_cluster_hakari_conf_owner={pwd.getpwuid(os.geteuid()).pw_name}",
-            "-e", f"hakari_cluster_hakari_conf_group={grp.getgrgid(os.getegid()).gr_name}"]
+    user, group = pwd.getpwuid(os.geteuid()).pw_name, grp.getgrgid(os.getegid()).gr_name
+    return [arg for conf in ("hakari_conf", "api_conf") for arg in (
+        "-e", f"hakari_cluster_{conf}_owner={user}", "-e", f"hakari_cluster_{conf}_group={group}")]
 
 
 def ansible_playbook(tmp_path, *extra, vars_file=EXAMPLE, ok=True, environ=None):
@@ -340,7 +342,8 @@ def test_ansible_role_matches_hakari_render_and_is_idempotent(tmp_path):
 
     ours = write(tmp_path, example())
     theirs = tmp_path / "ansible-out"
-    for name in render.OUTPUTS:
+    assert sorted(os.listdir(theirs)) == sorted(os.listdir(ours))  # no api.conf
+    for name in os.listdir(ours):
         assert (theirs / name).read_bytes() == (ours / name).read_bytes(), name
         assert (theirs / name).stat().st_mode & 0o777 == (ours / name).stat().st_mode & 0o777
     installed = tmp_path / "etc-hakari.conf"
@@ -380,7 +383,7 @@ def test_ansible_role_refuses_an_inline_bmc_key_and_keeps_an_allowed_one_private
     assert key not in proc.stdout + proc.stderr
     out = tmp_path / "ansible-out"
     assert key in (out / "cib.xml").read_text() and key in (out / "pcs-commands.sh").read_text()
-    modes = {name: (out / name).stat().st_mode & 0o777 for name in render.OUTPUTS}
+    modes = {name: (out / name).stat().st_mode & 0o777 for name in os.listdir(out)}
     assert modes == {"corosync.conf": 0o644, "cib.xml": 0o600, "pcs-commands.sh": 0o600,
                      "hakari.conf": 0o644, "keystone-commands.sh": 0o644}
 
@@ -392,34 +395,56 @@ def test_ansible_role_with_the_api_installs_it_and_registers_it_once(tmp_path):
                   str(VENV_BIN / "pip"))
     empty_cib(tmp_path / "live.xml")
     env, catalog = fake_openstack(tmp_path)
-    data = example_with_api()
-    data["api"]["keystone_authtoken"]["password"] = API_PASSWORD
+    data = with_api(example())
+    # The role's hakari_cluster_api_conf follows the variables, as the clone's api_config.
+    data["api"]["conf_path"] = str(tmp_path / "etc-api.conf")
     vars_file = tmp_path / "cluster.json"
     vars_file.write_text(json.dumps(data))
-    # --diff: a first run shows what it changes, never hakari.conf's credentials.
+    # --diff: a first run shows what it changes, never api.conf's credentials.
     changed, proc = ansible_playbook(tmp_path, "--diff", vars_file=vars_file, environ=env)
     assert changed > 0
-    assert API_PASSWORD not in proc.stdout + proc.stderr
+    assert "+compute_nodes = cmp1,cmp2,cmp3" in proc.stdout  # hakari.conf's diff is shown
+    for secret in (API_PASSWORD, DB_PASSWORD):
+        assert secret not in proc.stdout + proc.stderr
     assert re.search(r"TASK \[hakari_cluster : Install hakari's api extra\] \*+\n(ok|changed):",
                      proc.stdout), proc.stdout
 
     ours = write(tmp_path, data)
     theirs = tmp_path / "ansible-out"
+    assert sorted(os.listdir(theirs)) == sorted(os.listdir(ours)) == sorted(render.OUTPUTS)
     for name in render.OUTPUTS:
         assert (theirs / name).read_bytes() == (ours / name).read_bytes(), name
         assert (theirs / name).stat().st_mode & 0o777 == (ours / name).stat().st_mode & 0o777
-    assert (theirs / "hakari.conf").stat().st_mode & 0o777 == 0o600
-    installed = tmp_path / "etc-hakari.conf"
-    assert API_PASSWORD in installed.read_text()
+    assert (theirs / "hakari.conf").stat().st_mode & 0o777 == 0o644
+    assert (theirs / "api.conf").stat().st_mode & 0o777 == 0o600
+    # hakari.conf, readable by haclient on every node, holds none of the API's secrets;
+    # api.conf, root's alone, holds them.
+    installed, installed_api = tmp_path / "etc-hakari.conf", tmp_path / "etc-api.conf"
+    assert installed.read_bytes() == (ours / "hakari.conf").read_bytes()
+    assert installed_api.read_bytes() == (ours / "api.conf").read_bytes()
+    for secret in (API_PASSWORD, DB_PASSWORD):
+        assert secret not in installed.read_text() and secret in installed_api.read_text()
     assert installed.stat().st_mode & 0o777 == 0o640
+    assert installed_api.stat().st_mode & 0o777 == 0o600
+    if os.geteuid() == 0:
+        assert (installed_api.stat().st_uid, installed_api.stat().st_gid) == (0, 0)
     live = semantics((tmp_path / "live.xml").read_bytes())
     assert live["resources"]["hakari-api"]["clone"]["id"] == "hakari-api-clone"
+    assert live["resources"]["hakari-api"]["params"]["api_config"] == str(installed_api)
     state = json.loads(catalog.read_text())
     assert len(state["services"]) == 1 and len(state["endpoints"]) == 3
 
     changed, proc = ansible_playbook(tmp_path, vars_file=vars_file, environ=env)
     assert changed == 0, proc.stdout
     assert len(json.loads(catalog.read_text())["endpoints"]) == 3
+
+    # Disabled: the rendered api.conf goes, as with hakari render, and the clone with it.
+    data["api"]["enabled"] = False
+    vars_file.write_text(json.dumps(data))
+    ansible_playbook(tmp_path, vars_file=vars_file, environ=env)
+    assert sorted(os.listdir(theirs)) == sorted(os.listdir(write(tmp_path, data)))
+    assert "api.conf" not in os.listdir(theirs)
+    assert "hakari-api" not in semantics((tmp_path / "live.xml").read_bytes())["resources"]
 
 
 def test_role_templates_are_the_package_templates():

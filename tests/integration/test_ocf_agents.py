@@ -61,7 +61,8 @@ class Agent:
 
     def __call__(self, action, wait=90, **meta):
         res = run_as([self.path, action], None, self.environ(**meta), timeout=wait)
-        reason = [line.split(":", 1)[1] for line in res.stderr.decode().splitlines()
+        self.stderr = res.stderr.decode()
+        reason = [line.split(":", 1)[1] for line in self.stderr.splitlines()
                   if line.startswith("ocf-exit-reason:")]
         return res.returncode, (reason[-1] if reason else "")
 
@@ -403,6 +404,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# api.conf, as hakari render writes it: hakari.conf holds none of it.
 API_SECTIONS = """
 [api]
 bind_host = 127.0.0.1
@@ -424,10 +426,13 @@ def api_agent(installed):  # noqa: F811
     require_root()
     plan, conf, state_dir = installed
     port = free_port()
-    conf.write_text(conf.read_text() + API_SECTIONS.format(port=port))
+    api_conf = conf.parent / "api.conf"
+    api_conf.write_text(API_SECTIONS.format(port=port))
+    api_conf.chmod(0o600)
     log = pathlib.Path(plan.prefix) / "api.log"
-    agent = Agent(plan, "api", instance("api"), {"config": conf, "log_file": log})
-    agent.port, agent.log = port, log
+    agent = Agent(plan, "api", instance("api"), {"config": conf, "api_config": api_conf,
+                                                  "log_file": log})
+    agent.port, agent.log, agent.api_conf = port, log, api_conf
     yield agent
     agent("stop")
     assert agent.record() is None
@@ -454,7 +459,9 @@ def test_api_start_monitor_stop(api_agent):
     assert api_agent("monitor", interval=0) == (7, "")
     assert api_agent("start") == (0, "")
     rec = api_agent.record()
-    assert rec["argv"][-1] == "api" and rec["extra"]["port"] == api_agent.port
+    assert rec["argv"][-5:] == ["--config-file", str(api_agent.params["config"]),
+                                "--config-file", str(api_agent.api_conf), "api"]
+    assert rec["extra"]["port"] == api_agent.port  # from api.conf
     assert versions(api_agent.port)["versions"][0]["id"] == "v1.0"
     assert api_agent("monitor", interval=10000) == (0, "")
     assert api_agent("start") == (0, "")
@@ -492,7 +499,7 @@ def test_an_api_that_never_answers_is_stopped_when_start_times_out(api_agent):
 
 
 def test_an_api_without_keystone_fails_start_with_its_last_words(api_agent):
-    conf = pathlib.Path(api_agent.params["config"])
+    conf = api_agent.api_conf
     conf.write_text(conf.read_text().replace("auth_type = password\n", ""))
     rc, reason = api_agent("start")
     assert rc == 1
@@ -504,6 +511,9 @@ def test_an_api_without_keystone_fails_start_with_its_last_words(api_agent):
 @pytest.mark.parametrize("params,rc,why", [
     ({"config": "/nonexistent/hakari.conf"}, 5, "config file /nonexistent/hakari.conf: "
      "not found"),
+    ({"api_config": "/nonexistent/api.conf"}, 5, "api_config file /nonexistent/api.conf: "
+     "not found (hakari render writes api.conf with the api enabled)"),
+    ({"api_config": "api.conf"}, 6, "api_config: must be an absolute path"),
     ({"check_timeout": "0"}, 6, "check_timeout: 0 out of range"),
     ({"log_file": "api.log"}, 6, "log_file: must be the absolute path of a file"),
 ])
@@ -512,3 +522,13 @@ def test_api_validate_all_names_the_problem(api_agent, params, rc, why):
     api_agent.params.update(params)
     got_rc, reason = api_agent("validate-all")
     assert got_rc == rc and reason.startswith(why)
+
+
+def test_a_group_readable_api_conf_is_a_warning_not_a_failure(api_agent):
+    assert api_agent("validate-all") == (0, "") and "WARNING" not in api_agent.stderr
+    api_agent.api_conf.chmod(0o640)
+    assert api_agent("validate-all") == (0, "")
+    assert f"WARNING: api_config file {api_agent.api_conf}: readable by group (mode 0640)" \
+        in api_agent.stderr
+    assert api_agent("start") == (0, "")
+    assert "readable by group" in api_agent.stderr  # in Pacemaker's log at each start

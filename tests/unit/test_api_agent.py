@@ -12,7 +12,8 @@ import time
 import pytest
 
 from hakari import config
-from hakari.resource_agents import api
+from hakari.resource_agents import api, ocf
+from hakari.resource_agents.ocf import Context
 
 VERSIONS = json.dumps({"versions": [{"id": "v1.0", "status": "CURRENT"}]}).encode()
 
@@ -93,3 +94,81 @@ def test_probe_of_a_silent_listener_gives_up_at_the_timeout():
         problem = api.probe(api.Listener("127.0.0.1", s.getsockname()[1], False), 0.5)
         took = time.monotonic() - t
     assert problem.startswith("no answer: TimeoutError") and 0.4 < took < 3
+
+
+# -- api_config: api.conf after hakari.conf ------------------------------------------------
+
+@pytest.mark.parametrize("mode, who", [
+    (0o600, None), (0o400, None), (0o640, "group"), (0o604, "others"),
+    (0o644, "group and others"), (0o100620, None),
+])
+def test_readers(mode, who):
+    assert api.readers(mode) == who
+
+
+def agent_context(tmp_path, api_mode=0o600, **params):
+    """A start's context with hakari.conf and api.conf in tmp_path."""
+    conf = tmp_path / "hakari.conf"
+    conf.write_text(f"[DEFAULT]\nstate_dir = {tmp_path}/state\n[openstack]\ncloud = c1\n"
+                    "[api]\nbind_port = 1111\nmax_limit = 7\n")
+    api_conf = tmp_path / "api.conf"
+    api_conf.write_text("[api]\nbind_host = 192.0.2.11\nbind_port = 2222\n"
+                        "[keystone_authtoken]\nauth_type = password\n")
+    api_conf.chmod(api_mode)
+    env = {"OCF_RESOURCE_INSTANCE": "hakari-api:0", "OCF_RESKEY_config": str(conf),
+           "OCF_RESKEY_api_config": str(api_conf)}
+    env.update({f"OCF_RESKEY_{k}": v for k, v in params.items()})
+    return Context("start", env, api.INFO)
+
+
+def test_api_conf_is_read_after_hakari_conf_and_wins(tmp_path, capsys):
+    ctx = agent_context(tmp_path)
+    conf = api.load_config(ctx)
+    assert api.listener(conf).url == "http://192.0.2.11:2222/"
+    assert conf.api.max_limit == 7  # hakari.conf's, where api.conf says nothing
+    argv = api.daemon_argv(ctx)
+    assert argv[argv.index("-m"):] == ["-m", "hakari", "--config-file",
+                                       f"{tmp_path}/hakari.conf", "--config-file",
+                                       f"{tmp_path}/api.conf", "api"]
+    assert capsys.readouterr().err == ""  # 0600: no warning
+
+
+def test_the_daemon_gets_api_conf_after_the_cloud_and_before_the_subcommand(tmp_path):
+    ctx = agent_context(tmp_path, cloud="c2", hakari_command="/usr/bin/hakari --debug")
+    assert api.daemon_argv(ctx) == [
+        "/usr/bin/hakari", "--debug", "--config-file", f"{tmp_path}/hakari.conf",
+        "--os-cloud", "c2", "--config-file", f"{tmp_path}/api.conf", "api"]
+
+
+def test_api_config_defaults_to_etc_hakari_api_conf(tmp_path):
+    ctx = agent_context(tmp_path, api_config="")  # Pacemaker's empty value: the default
+    assert ctx.params["api_config"] == "/etc/hakari/api.conf"
+
+
+@pytest.mark.parametrize("value, rc, reason", [
+    ("api.conf", ocf.OCF_ERR_CONFIGURED, "api_config: must be an absolute path"),
+    ("/nonexistent/api.conf", ocf.OCF_ERR_INSTALLED,
+     "api_config file /nonexistent/api.conf: not found (hakari render writes api.conf"),
+])
+def test_a_missing_api_config_is_refused(tmp_path, value, rc, reason):
+    with pytest.raises(ocf.OCFError) as err:
+        api.load_config(agent_context(tmp_path, api_config=value))
+    assert err.value.rc == rc and err.value.reason.startswith(reason)
+
+
+def test_a_bad_api_conf_names_both_files(tmp_path):
+    ctx = agent_context(tmp_path)
+    (tmp_path / "api.conf").write_text("[api]\nbind_port = x\n")
+    with pytest.raises(ocf.OCFError) as err:
+        api.load_config(ctx)
+    assert err.value.rc == ocf.OCF_ERR_ARGS
+    assert f"{tmp_path}/hakari.conf, {tmp_path}/api.conf: [api] bind_port" in err.value.reason
+
+
+@pytest.mark.parametrize("mode, who", [(0o640, "group"), (0o644, "group and others")])
+def test_a_readable_api_conf_is_a_warning(tmp_path, capsys, mode, who):
+    conf = api.load_config(agent_context(tmp_path, api_mode=mode))
+    assert conf.api.bind_port == 2222  # still read: not a failure
+    assert capsys.readouterr().err == (
+        f"WARNING: api_config file {tmp_path}/api.conf: readable by {who} (mode {mode:04o}) but "
+        "holds the API's database and Keystone passwords: make it root:root 0600\n")

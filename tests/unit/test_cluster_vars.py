@@ -44,7 +44,7 @@ def one_error(data, *fragments) -> str:
 def test_example_is_valid_and_renders(example):
     assert schema.validate(example) == ([], [])
     files = render.render_all(example)
-    assert set(files) == set(render.OUTPUTS)
+    assert set(files) == set(render.OUTPUTS) - {"api.conf"}  # the api is off
     assert render.check_rendered(files) == []
     assert files["pcs-commands.sh"].startswith("#!/bin/bash\n")
     assert all(text.endswith("\n") and not text.endswith("\n\n") for text in files.values())
@@ -327,12 +327,14 @@ def run_hakari(*args, timeout=60):
                           text=True, timeout=timeout)
 
 
-def test_render_writes_the_four_files(tmp_path):
+def test_render_writes_five_files_without_the_api(tmp_path):
     out = tmp_path / "out"
     proc = run_hakari("render", "--vars", str(EXAMPLE), "--output-dir", str(out))
     assert proc.returncode == 0, proc.stderr
-    assert sorted(os.listdir(out)) == sorted(render.OUTPUTS)  # no temporary files left
-    for name in render.OUTPUTS:
+    written = sorted(set(render.OUTPUTS) - {"api.conf"})
+    assert sorted(os.listdir(out)) == written  # no temporary files left
+    assert sorted(re.findall(r"^wrote .*/(\S+) \(mode 0644\)$", proc.stdout, re.M)) == written
+    for name in written:
         assert (out / name).stat().st_mode & 0o777 == 0o644
     assert (out / "cib.xml").read_text() == render.render_all(
         schema.load_vars(str(EXAMPLE)))["cib.xml"]
@@ -429,9 +431,10 @@ def test_inline_keys_and_passwords_are_secrets(example, tmp_path, param):
     assert proc.returncode == 0, proc.stderr
     assert f"params.{param}: inline secret" in proc.stderr
     assert INLINE_KG not in proc.stderr + proc.stdout
-    holding = {name for name in render.OUTPUTS if INLINE_KG in (out / name).read_text()}
+    holding = {name for name in render.outputs(example)
+               if INLINE_KG in (out / name).read_text()}
     assert holding == {"cib.xml", "pcs-commands.sh"}
-    for name in render.OUTPUTS:
+    for name in render.outputs(example):
         mode = (out / name).stat().st_mode & 0o777
         assert mode == (0o600 if name in holding else 0o644), name
 
@@ -627,6 +630,7 @@ def test_api_is_off_unless_enabled(example, api):
     assert "hakari-api" not in files["cib.xml"] + files["pcs-commands.sh"]
     assert "keystone_authtoken" not in files["hakari.conf"]
     assert "[api]" not in files["hakari.conf"]
+    assert "api.conf" not in files and "api_config" not in files["cib.xml"]
     assert not re.search(r"^\s*openstack ", files["keystone-commands.sh"], re.M)
     assert "nothing to register" in files["keystone-commands.sh"]
     assert set(render.file_modes(example).values()) == {0o644}
@@ -644,35 +648,74 @@ def test_api_enabled_adds_the_clone_on_controllers_only(example):
     sem = semantics(files["cib.xml"])
     api = sem["resources"]["hakari-api"]
     assert (api["class"], api["provider"], api["type"]) == ("ocf", "hakari", "api")
-    assert api["params"] == {"config": "/etc/hakari/hakari.conf", "cloud": "overcloud"}
+    assert api["params"] == {"config": "/etc/hakari/hakari.conf", "cloud": "overcloud",
+                             "api_config": "/etc/hakari/api.conf"}
     assert api["clone"]["id"] == "hakari-api-clone"
     assert ("monitor", "10s", "30s") in api["ops"]
     rule = next(c for c in sem["constraints"] if c[:2] == ("location", "hakari-api-clone"))
     assert rule[4] == (("-INFINITY", "and", tuple(
         ("#uname", "ne", n) for n in ("ctl1", "ctl2", "ctl3"))),)
     pcs = files["pcs-commands.sh"]
-    assert "pcs resource create hakari-api ocf:hakari:api " in pcs
+    assert "pcs resource create hakari-api ocf:hakari:api api_config=/etc/hakari/api.conf " \
+        "cloud=overcloud config=/etc/hakari/hakari.conf " in pcs
     assert "constraint-id=hakari-api-on-controllers" in pcs
     assert render.check_rendered(files) == []
 
 
-def test_api_enabled_writes_hakari_conf_sections(example, tmp_path):
+def test_api_conf_path_is_the_clones_api_config(example):
+    with_api(example, conf_path="/etc/hakari/private/api.conf")
+    assert schema.validate(example) == ([], [])
+    files = render.render_all(example)
+    params = semantics(files["cib.xml"])["resources"]["hakari-api"]["params"]
+    assert params["api_config"] == "/etc/hakari/private/api.conf"
+    assert "api_config=/etc/hakari/private/api.conf " in files["pcs-commands.sh"]
+    example["hakari_conf_path"] = "/etc/hakari/private/api.conf"
+    one_error(example, "api.conf_path: must not be hakari_conf_path")
+    del example["api"]["conf_path"]
+    assert errors_of(example) == []
+    example["hakari_conf_path"] = schema.API_CONF_PATH  # api.conf's default path
+    one_error(example, "api.conf_path: must not be hakari_conf_path")
+    del example["api"]  # no api.conf then
+    assert errors_of(example) == []
+
+
+def test_api_enabled_writes_api_conf_and_leaves_hakari_conf_alone(example, tmp_path):
     from hakari import config
 
-    with_api(example, policy_file="/etc/hakari/policy.yaml", bind_host="::")
     example["policies"]["api"] = {"max_limit": 50}
-    text = render.render_all(example)["hakari.conf"]
-    path = tmp_path / "hakari.conf"
-    path.write_text(text)
-    conf = config.load([str(path)])
+    without_api = render.render_all(example)
+    with_api(example, policy_file="/etc/hakari/policy.yaml", bind_host="::")
+    files = render.render_all(example)
+    # hakari.conf is what it is without the api, but for [api] options, now in api.conf.
+    assert files["hakari.conf"] == without_api["hakari.conf"].replace(
+        "\n[api]\nmax_limit = 50\n", "")
+    for section in ("[api]", "[keystone_authtoken]", "[oslo_policy]"):
+        assert section not in files["hakari.conf"]
+    for name in ("hakari.conf", "api.conf"):
+        (tmp_path / name).write_text(files[name])
+    assert files["api.conf"].endswith("\n") and not files["api.conf"].endswith("\n\n")
+    # As hakari.conf alone (the engine, the alert agent) and as `hakari api` reads both.
+    alone = config.load([str(tmp_path / "hakari.conf")])
+    assert (alone.api.bind_port, alone.api.connection, alone.api.max_limit) == (15868, "", 1000)
+    conf = config.load([str(tmp_path / "hakari.conf"), str(tmp_path / "api.conf")])
     assert (conf.api.bind_host, conf.api.bind_port) == ("::", 15869)
     assert conf.api.connection.endswith(f":{DB_PASSWORD}@db.example.com/hakari")
     assert conf.api.max_limit == 50
+    assert conf.openstack.cloud == "overcloud"
+    text = files["api.conf"]
     sections = dict(re.findall(r"^\[(\w+)\]\n((?:[^\[\n].*\n)*)", text, re.M))
+    assert set(sections) == {"api", "keystone_authtoken", "oslo_policy"}
     assert f"password = {API_PASSWORD}\n" in sections["keystone_authtoken"]
     assert "auth_type = password\n" in sections["keystone_authtoken"]
     assert sections["oslo_policy"] == "policy_file = /etc/hakari/policy.yaml\n"
-    assert text.count("[api]") == 1
+
+
+def test_a_bad_api_option_is_named_without_the_temporary_files(example):
+    with_api(example)
+    example["policies"]["api"] = {"max_limit": 0}
+    errors = render.check_rendered(render.render_all(example))
+    assert errors == ["policies: [api] max_limit: invalid value: Should be greater than or "
+                      "equal to 1"]
 
 
 def test_api_options_are_set_in_the_api_section_not_in_policies(example):
@@ -690,6 +733,7 @@ def test_api_options_are_set_in_the_api_section_not_in_policies(example):
     ({"public_url": 5}, "api.public_url: must be a string"),
     ({"region": "Region One"}, "api.region: invalid value"),
     ({"policy_file": "policy.yaml"}, "api.policy_file: invalid value"),
+    ({"conf_path": "api.conf"}, "api.conf_path: invalid value"),
     ({"enabled": "yes"}, "api.enabled: must be true or false"),
     ({"bogus": 1}, "unknown field 'bogus'"),
 ])
@@ -752,12 +796,19 @@ def test_render_keeps_api_secrets_private(tmp_path, example):
     proc = run_hakari("render", "--vars", str(vars_file), "--output-dir", str(out))
     assert proc.returncode == 0, proc.stderr
     assert "keystone-commands.sh (mode 0644)" in proc.stdout
-    assert "hakari.conf (mode 0600)" in proc.stdout
+    assert "hakari.conf (mode 0644)" in proc.stdout and "api.conf (mode 0600)" in proc.stdout
+    assert sorted(os.listdir(out)) == sorted(render.OUTPUTS)
     for secret in (API_PASSWORD, DB_PASSWORD):
         assert secret not in proc.stdout + proc.stderr
         holding = {name for name in render.OUTPUTS if secret in (out / name).read_text()}
-        assert holding == {"hakari.conf"}
+        assert holding == {"api.conf"}
     modes = {name: (out / name).stat().st_mode & 0o777 for name in render.OUTPUTS}
-    assert modes == {**dict.fromkeys(render.OUTPUTS, 0o644), "hakari.conf": 0o600}
+    assert modes == {**dict.fromkeys(render.OUTPUTS, 0o644), "api.conf": 0o600}
     check = run_hakari("render", "--vars", str(vars_file), "--check")
     assert check.returncode == 0 and API_PASSWORD not in check.stdout + check.stderr
+    # Disabled again: the old api.conf and its credentials go.
+    example["api"]["enabled"] = False
+    vars_file.write_text(yaml.safe_dump(example))
+    proc = run_hakari("render", "--vars", str(vars_file), "--output-dir", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(os.listdir(out)) == sorted(set(render.OUTPUTS) - {"api.conf"})

@@ -9,9 +9,12 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from hakari import lifecycle
+from hakari.cluster_config import render, schema
 from hakari.resource_agents import api, compute_guard, evacuator, ocf
 from hakari.resource_agents.ocf import Action, AgentInfo, Context, OCFError, Parameter
+from tests.cib_semantics import semantics
 from tests.conftest import require_files, require_tools
+from tests.unit.test_cluster_vars import EXAMPLE, with_api
 
 DTD_DIR = "/usr/share/resource-agents"
 AGENTS = [evacuator, compute_guard, api]
@@ -47,10 +50,17 @@ def test_meta_data_content(module):
     assert params == [p.name for p in module.INFO.parameters]
 
 
-@pytest.mark.parametrize("module", [evacuator, api], ids=lambda m: m.NAME)
-def test_parameters_match_the_rendered_cib(module):
-    names = {p.name for p in module.INFO.parameters}
-    assert {"config", "cloud"} <= names  # templates/cib.xml.j2 sets these two
+@pytest.mark.parametrize("module, rsc", [(evacuator, "hakari-evacuator"), (api, "hakari-api")],
+                         ids=["evacuator", "api"])
+def test_parameters_match_the_rendered_cib(module, rsc):
+    data = with_api(schema.load_vars(str(EXAMPLE)))
+    rendered = semantics(render.render_all(data)["cib.xml"])["resources"][rsc]["params"]
+    defaults = {p.name: p.default for p in module.INFO.parameters}
+    assert set(rendered) <= set(defaults)
+    # The paths the templates default to are the agent's own defaults.
+    assert {k: v for k, v in rendered.items() if k != "cloud"} == {
+        k: defaults[k] for k in rendered if k != "cloud"}
+    assert schema.API_CONF_PATH == api.DEFAULT_API_CONFIG
 
 
 def test_meta_data_needs_no_valid_parameters(capsys):
