@@ -61,13 +61,23 @@ def fence(nova: Nova, host: str, why: str, record: Record = _ignore) -> ComputeS
 
 def unfence(nova: Nova, host: str, record: Record = _ignore) -> ComputeService | None:
     """Undo :func:`fence` for a host that is back; the caller has made sure its
-    evacuations are over (safety rule 5): un-force it, then re-enable it if hakari
-    disabled it (a host someone else disabled stays disabled).
+    evacuations are over (safety rule 5): re-enable it if hakari disabled it (a host
+    someone else disabled stays disabled), then un-force it.
+
+    Safety rule 3 in reverse: enabling a service Nova believes up makes Nova call its
+    nova-compute over RPC, and a returning host's nova-compute is not running yet
+    (compute-guard holds it until the host is unfenced) while its last heartbeat may
+    still be fresh (a quick reboot): Nova would wait for the RPC timeout (60 s), longer
+    than the fence agent may take. While forced down it is down to Nova, so the enable
+    makes no call; the scheduler does not use it until the force-down is lifted.
 
     Returns the service, or None while Nova refuses (400) to un-force it: it does so as
     long as ``done`` evacuation migrations remain, i.e. until the host's nova-compute has
     restarted and cleaned them up. That is waiting, not an error; call it again later."""
     service = nova.compute_service(host)
+    if disabled_by_hakari(service):
+        service, rid = nova.enable(service)
+        record("enabled", request_id=rid)
     if service.forced_down:
         try:
             service, rid = nova.force_down(service, False)
@@ -76,7 +86,4 @@ def unfence(nova: Nova, host: str, record: Record = _ignore) -> ComputeService |
                 raise
             return None
         record("unforced-down", request_id=rid)
-    if disabled_by_hakari(service):
-        service, rid = nova.enable(service)
-        record("enabled", request_id=rid)
     return service

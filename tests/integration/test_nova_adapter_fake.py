@@ -4,9 +4,11 @@ flavor extra specs and image properties, capacity reads."""
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import pytest
 
+from hakari.nova import fencing
 from hakari.nova.client import Nova
 from hakari.nova.errors import NovaConflict, NovaError, NovaNotFound
 from tests.recovery_helpers import conf_for_fake
@@ -142,3 +144,17 @@ def test_missing_placement_is_a_plain_error_at_once(nova):
         nova.free_room()
     assert not exc.value.ambiguous and "placement" in str(exc.value)
     assert time.monotonic() - t0 < 1
+
+
+def test_unfencing_a_host_back_early_makes_nova_call_nothing(fake_nova, nova):
+    """A host back within Nova's service_down_time (a quick reboot) still looks up to
+    Nova once un-forced, and its nova-compute is not running yet: enabling it then would
+    make Nova wait on an RPC (here 2 s; 60 s in Nova). unfence enables first, while the
+    service is forced down (docs/design.md, rule 3)."""
+    fake_nova.dead_rpc_delay = 2.0
+    fake_nova.kill_host("node1", down_after=60)
+    fencing.fence(nova, "node1", fencing.reason("fenced"))
+    started = time.monotonic()
+    svc = fencing.unfence(nova, "node1")
+    assert time.monotonic() - started < 1.0
+    assert svc.enabled and not svc.forced_down

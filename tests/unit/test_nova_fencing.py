@@ -94,4 +94,16 @@ def test_unfence_waits_while_nova_refuses_to_lift_the_force_down():
 
     nova.force_down = refuse
     assert fencing.unfence(nova, "cmp1") is None
-    assert nova.calls == []          # not re-enabled while still forced down
+    # Enabled, but still down to Nova and its scheduler until the force-down is lifted.
+    assert nova.calls == [("enable",)] and nova.service.forced_down
+
+
+def test_unfence_enables_before_lifting_the_force_down():
+    nova = RecordingNova(service())
+    fencing.fence(nova, "cmp1", fencing.reason("fenced"))
+    nova.calls.clear()
+    recorded = []
+    svc = fencing.unfence(nova, "cmp1", lambda event, **d: recorded.append(event))
+    assert nova.calls == [("enable",), ("force_down", False)]
+    assert recorded == ["enabled", "unforced-down"]
+    assert svc.enabled and not svc.forced_down
