@@ -61,7 +61,9 @@ lab-down:
 	@if [ -x $(PY) ]; then $(PY) -m lab down --name $(LAB_NAME); \
 	else python3 -m lab down --name $(LAB_NAME); fi
 
-deps: apt remoted venv .venv-nova .venv-monitors
+# The three virtualenvs are independent (mostly downloads and unpacking): built side by side.
+deps: apt remoted
+	@$(MAKE) --no-print-directory -j3 venv .venv-nova .venv-monitors
 
 # The lab's computes run pacemaker-remoted. Debian's pacemaker-remote package conflicts
 # with pacemaker (a machine is a cluster node or a remote node, never both), and the lab
