@@ -49,14 +49,23 @@ def wait_for(predicate: Callable[[], object], timeout: float = 60.0, interval: f
 
 def restore_computes(lab: nova_lab_mod.NovaLab, conn) -> None:
     """Every compute running, up, enabled and not forced down, as the lab starts."""
+    changed = False
     for host in lab.hosts:
         if not lab.control.host(host)["running"]:
             lab.control.start_compute(host)
+            changed = True
     for svc in conn.compute.services(binary="nova-compute"):
         if svc.is_forced_down:
             conn.compute.update_service_forced_down(svc, forced=False)
+            changed = True
         if svc.status != "enabled":
             conn.compute.enable_service(svc)
+            changed = True
+    if changed:
+        # A compute re-enabled while Nova saw it down keeps Placement's
+        # COMPUTE_STATUS_DISABLED trait until its next periodic task: until then the
+        # scheduler finds no room there, and the next test's boot on it goes to ERROR.
+        lab.control.run_periodics()
 
 
 @pytest.fixture(scope="session")

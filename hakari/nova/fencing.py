@@ -69,7 +69,10 @@ def unfence(nova: Nova, host: str, record: Record = _ignore) -> ComputeService |
     (compute-guard holds it until the host is unfenced) while its last heartbeat may
     still be fresh (a quick reboot): Nova would wait for the RPC timeout (60 s), longer
     than the fence agent may take. While forced down it is down to Nova, so the enable
-    makes no call; the scheduler does not use it until the force-down is lifted.
+    makes no call; the scheduler does not use it until the force-down is lifted. The
+    compute then drops Placement's COMPUTE_STATUS_DISABLED trait itself: when its
+    nova-compute starts (compute-guard starts it once the host is unfenced) or at its
+    next resource update (every 60 s by default).
 
     Returns the service, or None while Nova refuses (400) to un-force it: it does so as
     long as ``done`` evacuation migrations remain, i.e. until the host's nova-compute has
